@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Run on the lent GPU machine (device tool), from the repo root:
+#   bash scripts/gpu_session.sh BUDGET_SECONDS JOB [JOB ...]
+# Unpacks .devdata/fer2013-jpeg.npz, trains the jobs side by side (scripts/gpu_jobs.py), evaluates each
+# best.pt on PublicTest and PrivateTest (no TTA, flip, shift), and writes slim checkpoints, logs and
+# metrics as a split tarball into $OUT.
+set -u
+export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
+budget=$1; shift
+python3 scripts/devdata.py unpack .devdata/fer2013-jpeg.npz /tmp/fer2013.npz
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+python3 scripts/gpu_jobs.py --data /tmp/fer2013.npz --budget "$budget" --out runs "$@"
+python3 - <<'PY'
+import glob, json, os, torch
+TTAS = os.environ.get("TTAS", "none flip shift").split()
+from ferkit.checkpoint import load_checkpoint, slim_checkpoint, atomic_torch_save
+from ferkit.evaluate import run_evaluation
+res = {}
+for best in sorted(glob.glob("runs/*/best.pt")):
+    run = os.path.dirname(best)
+    for name, path in (("best", best), ("last", f"{run}/last.pt")):
+        ck = load_checkpoint(path)
+        atomic_torch_save(slim_checkpoint(ck), f"{run}/{name}-slim.pt")
+    r = {}
+    for split in ("public", "private"):
+        for tta in TTAS:
+            rep = run_evaluation(best, "/tmp/fer2013.npz", split, tta=tta, device="cuda",
+                                 out_dir=f"{run}/eval-{split}-{tta}")
+            r[f"{split}_{tta}"] = rep["accuracy"]
+    rep = run_evaluation(f"{run}/last.pt", "/tmp/fer2013.npz", "private", tta="none", out_dir=f"{run}/eval-last",
+                         device="cuda")
+    r["private_none_last"] = rep["accuracy"]
+    r["epoch_best"] = load_checkpoint(best)["epoch"]
+    res[os.path.basename(run)] = r
+    print(os.path.basename(run), json.dumps(r), flush=True)
+json.dump(res, open("runs/summary.json", "w"), indent=2)
+PY
+rm -f runs/*/last.pt runs/*/best.pt runs/*/interrupted.pt
+tar czf /tmp/runs.tgz runs
+split -b 15M /tmp/runs.tgz "$OUT/runs.tgz.part-"
+ls -la "$OUT"

@@ -1,0 +1,253 @@
+"""Command line: ``ferkit train | evaluate | export | data | models`` (and the runtime commands).
+
+Heavy imports (torch, onnx, matplotlib) happen inside the command that needs them, so
+``ferkit --help`` and the runtime commands start fast and never import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def _need_torch(what: str):
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        sys.exit(f"ferkit {what} needs torch: pip install 'ferkit[train]' "
+                 "(on a CPU machine install the CPU build of torch first)")
+
+
+# --------------------------------------------------------------------------- train
+
+def _add_train(sub):
+    p = sub.add_parser("train", help="train a model on a FER dataset",
+                       description="Train a model. Flags override --config; unspecified flags keep the config "
+                                   "file's or the defaults. The original recipe: --model seed --optimizer adam "
+                                   "--lr 1e-3 --epochs 100 --batch-size 128 --augment none --val-split test "
+                                   "--label-smoothing 0 --ema 0 --schedule none --weight-decay 0")
+    p.add_argument("--config", help="YAML or JSON file with TrainConfig keys (e.g. configs/default.yaml)")
+    p.add_argument("--data", help="dataset folder (Kaggle layout) or fer2013.csv")
+    p.add_argument("--model", help="model name (see `ferkit models`)")
+    p.add_argument("--name", help="run name: outputs go to <out-dir>/<name> (default <model>-s<seed>)")
+    p.add_argument("--out-dir", dest="out_dir")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
+    p.add_argument("--lr", type=float)
+    p.add_argument("--weight-decay", dest="weight_decay", type=float)
+    p.add_argument("--schedule", choices=["cosine", "onecycle", "plateau", "none"])
+    p.add_argument("--warmup-epochs", dest="warmup_epochs", type=float)
+    p.add_argument("--label-smoothing", dest="label_smoothing", type=float)
+    p.add_argument("--mixup", type=float, help="mixup Beta(alpha, alpha); 0 disables")
+    p.add_argument("--class-weights", dest="class_weights", choices=["none", "balanced", "sqrt"])
+    p.add_argument("--augment", choices=["strong", "flip", "none"])
+    p.add_argument("--ema", type=float, help="EMA decay of weights per step; 0 disables")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast")
+    p.add_argument("--channels-last", dest="channels_last", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--train-split", dest="train_split")
+    p.add_argument("--val-split", dest="val_split", help="selection split: auto|public|private|test")
+    p.add_argument("--eval-tta", dest="eval_tta", choices=["none", "flip", "shift"])
+    p.add_argument("--limit", type=int, help="train on a random subset of N images")
+    p.add_argument("--val-limit", dest="val_limit", type=int)
+    p.add_argument("--max-steps", dest="max_steps", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto | cpu | cuda")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--skip-unknown", dest="skip_unknown", action="store_true", default=None,
+                   help="ignore folders that are not emotion names")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    p.add_argument("--resume", action="store_true", help="continue runs/<name>/last.pt")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    _need_torch("train")
+    from .train import TrainConfig, train
+
+    cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    skip = {"config", "resume", "func", "command", "verbose"}
+    changes = {k: v for k, v in vars(args).items() if k not in skip and v is not None}
+    cfg = cfg.updated(changes)
+    res = train(cfg, resume=args.resume)
+    print(f"best {res['val_split']} accuracy {res['best_acc']:.4f}; {res['epochs_done']} epochs; "
+          f"{res['wall_seconds']:.0f}s; checkpoints in {res['run_dir']}")
+    return 130 if res["interrupted"] else 0
+
+
+# --------------------------------------------------------------------------- evaluate
+
+def _add_evaluate(sub):
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint: accuracy, macro-F1, per-class table, confusion PNG")
+    p.add_argument("checkpoint")
+    p.add_argument("--data", required=True, help="dataset folder or fer2013.csv")
+    p.add_argument("--split", default="private", help="private | public | test | train (default private)")
+    p.add_argument("--tta", default="none", choices=["none", "flip", "shift"])
+    p.add_argument("--out", help="output folder (default: next to the checkpoint)")
+    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--amp", action="store_true", help="bf16 autocast")
+    p.add_argument("--device", default="cpu", help="cpu | cuda")
+    p.add_argument("--no-ema", action="store_true", help="use the raw weights, not the EMA weights")
+    p.add_argument("--skip-unknown", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    _need_torch("evaluate")
+    from .evaluate import run_evaluation
+
+    rep = run_evaluation(args.checkpoint, args.data, args.split, out_dir=args.out, tta=args.tta,
+                         batch_size=args.batch_size, amp=args.amp, use_ema=not args.no_ema,
+                         skip_unknown=args.skip_unknown, device=args.device)
+    if args.json:
+        print(json.dumps({k: v for k, v in rep.items() if k != "text"}, indent=2))
+    else:
+        print(f"{rep['model']} on {args.split} (tta {args.tta}), {rep['images_per_second']:.0f} images/s")
+        print(rep["text"])
+        print(f"report: {rep['out_dir']}/report.json  confusion matrix: {rep['out_dir']}/confusion.png")
+    return 0
+
+
+# --------------------------------------------------------------------------- export
+
+def _add_export(sub):
+    p = sub.add_parser("export", help="export checkpoint(s) to ONNX (an ensemble if several), with parity check")
+    p.add_argument("checkpoints", nargs="+")
+    p.add_argument("--out", required=True, help="output .onnx path")
+    p.add_argument("--tta", default="none", choices=["none", "flip", "shift"], help="views averaged inside the graph")
+    p.add_argument("--temperature", default="1.0", help="a number, or 'auto' to fit on --calib-data public split")
+    p.add_argument("--calib-data", help="dataset for temperature fitting (split public)")
+    p.add_argument("--parity-data", help="dataset whose private split is used for the torch/ONNX parity check")
+    p.add_argument("--opset", type=int, default=17)
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    _need_torch("export")
+    from .export import export_onnx
+
+    t = args.temperature if args.temperature == "auto" else float(args.temperature)
+    res = export_onnx(args.checkpoints, args.out, tta=args.tta, temperature=t, calib_data=args.calib_data,
+                      parity_data=args.parity_data, opset=args.opset)
+    print(json.dumps({k: v for k, v in res.items() if k != "fitted"} | {"fitted": res["fitted"]}, indent=2))
+    return 0
+
+
+# --------------------------------------------------------------------------- data
+
+def _add_data(sub):
+    p = sub.add_parser("data", help="inspect a dataset: counts per split, or a full audit")
+    dsub = p.add_subparsers(dest="data_cmd", required=True)
+    i = dsub.add_parser("info", help="images per class and split")
+    i.add_argument("path")
+    i.add_argument("--skip-unknown", action="store_true")
+    i.set_defaults(func=cmd_data_info)
+    a = dsub.add_parser("audit", help="duplicates, train/test leaks, label conflicts, blank images")
+    a.add_argument("path")
+    a.add_argument("--splits", default="auto", help="comma list, default: train + public + private (or test)")
+    a.add_argument("--json", help="also write the report to this JSON file")
+    a.add_argument("--skip-unknown", action="store_true")
+    a.set_defaults(func=cmd_data_audit)
+
+
+def _auto_splits(path) -> list[str]:
+    from .data import has_split
+
+    if has_split(path, "public") and has_split(path, "private"):
+        return ["train", "public", "private"]
+    return [s for s in ("train", "test") if has_split(path, s)]
+
+
+def cmd_data_info(args) -> int:
+    from .data import load_split
+    from .emotions import EMOTIONS
+
+    print(f"{'split':<10}{'total':>8}" + "".join(f"{e:>10}" for e in EMOTIONS))
+    for s in _auto_splits(args.path):
+        ds = load_split(args.path, s, skip_unknown=args.skip_unknown)
+        c = ds.counts()
+        print(f"{s:<10}{len(ds):>8}" + "".join(f"{c[e]:>10}" for e in EMOTIONS))
+        if ds.skipped:
+            print(f"  {len(ds.skipped)} unreadable file(s) skipped, e.g. {ds.skipped[0][1]}")
+    return 0
+
+
+def cmd_data_audit(args) -> int:
+    from .data import load_split
+    from .data.audit import audit, format_audit
+
+    names = _auto_splits(args.path) if args.splits == "auto" else args.splits.split(",")
+    rep = audit({s: load_split(args.path, s, skip_unknown=args.skip_unknown) for s in names})
+    print(format_audit(rep))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rep, indent=2))
+    return 0
+
+
+# --------------------------------------------------------------------------- models
+
+def _add_models(sub):
+    p = sub.add_parser("models", help="list registered models with parameters and MACs")
+    p.set_defaults(func=cmd_models)
+
+
+def cmd_models(args) -> int:
+    _need_torch("models")
+    from .models import count_params, create_model, describe_model, list_models
+
+    for n in list_models():
+        print(f"{n:<12}{count_params(create_model(n)):>12,}  {describe_model(n)}")
+    return 0
+
+
+# --------------------------------------------------------------------------- main
+
+BUILDERS = [_add_train, _add_evaluate, _add_export, _add_data, _add_models]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="ferkit", description="Facial emotion recognition toolkit.")
+    parser.add_argument("--version", action="version", version=f"ferkit {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for b in BUILDERS:
+        b(sub)
+    for extra in _runtime_builders():
+        extra(sub)
+    return parser
+
+
+def _runtime_builders():
+    """Runtime commands (predict, video, webcam, serve) live in ferkit.commands when installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("ferkit.commands") is None:
+        return []
+    from . import commands
+
+    return list(commands.BUILDERS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError) as e:
+        print(f"ferkit {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Evaluation: accuracy, macro-F1, per-class precision/recall/F1, confusion matrix, calibration."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .data import load_split
+from .metrics import classification_report, format_report
+from .models.tta import Predictor
+
+
+@torch.no_grad()
+def predict_probs(
+    model: nn.Module,
+    images: np.ndarray,
+    *,
+    batch_size: int = 512,
+    tta: str = "none",
+    device: str | torch.device = "cpu",
+    amp: bool = False,
+    temperature: float = 1.0,
+) -> np.ndarray:
+    """Probabilities (N, 7) for uint8 images (N, 48, 48)."""
+    pred = model if isinstance(model, Predictor) else Predictor(model, tta, temperature)
+    pred = pred.to(device).eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])).to(device)
+        x = x.unsqueeze(1).float()
+        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=amp):
+            out.append(pred(x).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 7), np.float32)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: np.ndarray, *, batch_size: int = 512,
+                   device: str | torch.device = "cpu", amp: bool = False) -> np.ndarray:
+    model = model.to(device).eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])).to(device).unsqueeze(1).float()
+        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=amp):
+            out.append(model(x).float().cpu())
+    return torch.cat(out).numpy()
+
+
+def evaluate(model: nn.Module, images: np.ndarray, labels: np.ndarray, **kw) -> dict:
+    """Report dict (see ferkit.metrics.classification_report) for a model on uint8 images."""
+    t0 = time.perf_counter()
+    probs = predict_probs(model, images, **kw)
+    dt = time.perf_counter() - t0
+    rep = classification_report(labels, probs.argmax(1), probs)
+    rep["seconds"] = dt
+    rep["images_per_second"] = len(images) / dt if dt > 0 else 0.0
+    return rep
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Temperature minimising NLL on held-out logits (1-D search over log T)."""
+    lt = torch.from_numpy(logits).double()
+    y = torch.from_numpy(labels).long()
+    best = (float("inf"), 1.0)
+    for t in np.exp(np.linspace(np.log(0.3), np.log(5.0), 400)):
+        nll = float(torch.nn.functional.cross_entropy(lt / t, y))
+        if nll < best[0]:
+            best = (nll, float(t))
+    return best[1]
+
+
+def run_evaluation(
+    checkpoint: str | os.PathLike,
+    data: str | os.PathLike,
+    split: str = "private",
+    *,
+    out_dir: str | os.PathLike | None = None,
+    tta: str = "none",
+    batch_size: int = 512,
+    amp: bool = False,
+    use_ema: bool = True,
+    skip_unknown: bool = False,
+    device: str = "cpu",
+) -> dict:
+    """Evaluate a checkpoint on a dataset split; write report.json and confusion.png in out_dir."""
+    from .checkpoint import load_checkpoint, model_from_checkpoint
+    from .plots import plot_confusion
+
+    ckpt = load_checkpoint(checkpoint)
+    model = model_from_checkpoint(ckpt, use_ema=use_ema)
+    ds = load_split(data, split, skip_unknown=skip_unknown)
+    temperature = float(ckpt.get("temperature", 1.0))
+    rep = evaluate(model, ds.images, ds.labels, tta=tta, batch_size=batch_size, amp=amp, temperature=temperature,
+                   device=device)
+    rep.update(checkpoint=str(checkpoint), model=ckpt["model"], data=str(data), split=split, tta=tta,
+               epoch=ckpt.get("epoch"), skipped=len(ds.skipped))
+    out = Path(out_dir) if out_dir else Path(checkpoint).parent / f"eval-{split}-{tta}"
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ".report.json.tmp"
+    tmp.write_text(json.dumps(rep, indent=2))
+    os.replace(tmp, out / "report.json")
+    plot_confusion(rep["confusion_matrix"], out / "confusion.png",
+                   title=f"{ckpt['model']} on {split} (acc {rep['accuracy']:.4f})")
+    rep["out_dir"] = str(out)
+    rep["text"] = format_report(rep)
+    return rep

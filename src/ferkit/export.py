@@ -1,0 +1,138 @@
+"""ONNX export of one checkpoint or an ensemble, with TTA and temperature inside the graph.
+
+Contract of every exported file (also written into the ONNX metadata):
+input ``pixels`` N x 1 x 48 x 48 float32, raw grayscale values 0..255; output ``probs`` N x 7
+probabilities in the order angry, disgust, fear, happy, neutral, sad, surprise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import load_checkpoint, model_from_checkpoint
+from .emotions import EMOTIONS
+from .models.tta import Predictor, tta_views
+
+CONTRACT = ("input 'pixels' N x 1 x 48 x 48 float32 raw grayscale 0..255 (normalisation inside the graph); "
+            "output 'probs' N x 7 probabilities in the order " + ", ".join(EMOTIONS))
+
+
+@torch.no_grad()
+def member_view_logits(members, images: np.ndarray, tta: str, batch_size: int = 512) -> torch.Tensor:
+    """Logits (M, V, N, 7) of every member on every TTA view, for temperature fitting."""
+    out = []
+    for m in members:
+        m.eval()
+        per = []
+        for i in range(0, len(images), batch_size):
+            x = torch.from_numpy(images[i:i + batch_size]).unsqueeze(1).float()
+            per.append(torch.stack([m(v) for v in tta_views(x, tta)]))
+        out.append(torch.cat(per, 1))
+    return torch.stack(out)
+
+
+def fit_ensemble_temperature(logits: torch.Tensor, labels: np.ndarray) -> tuple[float, float, float]:
+    """Temperature T minimising NLL of mean_{members,views} softmax(logits / T); returns (T, nll@1, nll@T)."""
+    y = torch.from_numpy(labels).long()
+    lg = logits.double()
+
+    def nll(t: float) -> float:
+        p = torch.softmax(lg / t, -1).mean((0, 1))
+        return float(-torch.log(p[torch.arange(len(y)), y].clamp_min(1e-12)).mean())
+
+    grid = np.exp(np.linspace(np.log(0.3), np.log(4.0), 200))
+    vals = [nll(t) for t in grid]
+    i = int(np.argmin(vals))
+    return float(grid[i]), nll(1.0), float(vals[i])
+
+
+def export_onnx(
+    checkpoints: list[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    tta: str = "none",
+    temperature: float | str = 1.0,
+    calib_data: str | os.PathLike | None = None,
+    calib_split: str = "public",
+    parity_data: str | os.PathLike | None = None,
+    parity_split: str = "private",
+    parity_n: int = 512,
+    use_ema: bool = True,
+    opset: int = 17,
+    extra_metadata: dict | None = None,
+    log=print,
+) -> dict:
+    """Export checkpoints (one, or several as an averaged ensemble) to ONNX and check parity."""
+    import onnx
+    import onnxruntime as ort
+
+    from .data import load_split
+
+    ckpts = [load_checkpoint(c) for c in checkpoints]
+    members = [model_from_checkpoint(c, use_ema=use_ema) for c in ckpts]
+    fitted = None
+    if temperature == "auto":
+        if calib_data is None:
+            raise ValueError("temperature 'auto' needs calibration data (--calib-data DIR, split public)")
+        cal = load_split(calib_data, calib_split)
+        t, nll1, nllt = fit_ensemble_temperature(member_view_logits(members, cal.images, tta), cal.labels)
+        fitted = {"temperature": t, "nll_at_1": nll1, "nll_at_t": nllt, "split": calib_split, "n": len(cal)}
+        log(f"temperature fitted on {calib_split} ({len(cal)} images): T={t:.3f}, NLL {nll1:.4f} -> {nllt:.4f}")
+        temperature = t
+    pred = Predictor(members, tta, float(temperature)).eval()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    dummy = torch.full((2, 1, 48, 48), 128.0)
+    torch.onnx.export(pred, (dummy,), str(tmp), input_names=["pixels"], output_names=["probs"],
+                      dynamic_axes={"pixels": {0: "batch"}, "probs": {0: "batch"}}, opset_version=opset,
+                      dynamo=False)
+    model = onnx.load(str(tmp))
+    meta = {
+        "ferkit_contract": CONTRACT,
+        "labels": json.dumps(list(EMOTIONS)),
+        "members": json.dumps([c["model"] for c in ckpts]),
+        "checkpoints": json.dumps([Path(c).name for c in checkpoints]),
+        "tta": tta,
+        "temperature": f"{float(temperature):.6f}",
+        "input_scale": "raw 0..255",
+        **({k: str(v) for k, v in (extra_metadata or {}).items()}),
+    }
+    del model.metadata_props[:]
+    for k, v in meta.items():
+        p = model.metadata_props.add()
+        p.key, p.value = k, v
+    model.doc_string = CONTRACT
+    onnx.checker.check_model(model)
+    onnx.save(model, str(tmp))
+    os.replace(tmp, out)
+
+    # parity: torch vs onnxruntime on real images when given, else on random pixels
+    if parity_data is not None:
+        imgs = load_split(parity_data, parity_split).images[:parity_n]
+        source = f"{parity_split} split of {parity_data} ({len(imgs)} images)"
+    else:
+        imgs = np.random.default_rng(0).integers(0, 256, (64, 48, 48), dtype=np.uint8)
+        source = "64 random images"
+    x = imgs[:, None].astype(np.float32)
+    with torch.no_grad():
+        ref = pred(torch.from_numpy(x)).numpy()
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    t0 = time.perf_counter()
+    got = sess.run(["probs"], {"pixels": x})[0]
+    dt = time.perf_counter() - t0
+    diff = float(np.abs(ref - got).max())
+    agree = float((ref.argmax(1) == got.argmax(1)).mean())
+    log(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB); parity on {source}: max |torch - onnx| = {diff:.2e}, "
+        f"argmax agreement {agree:.4f}")
+    if diff > 1e-3:
+        raise RuntimeError(f"{out}: ONNX output differs from torch by {diff:.2e} (> 1e-3)")
+    return {"path": str(out), "max_abs_diff": diff, "argmax_agreement": agree, "parity_source": source,
+            "temperature": float(temperature), "fitted": fitted, "tta": tta, "onnx_seconds": dt,
+            "size_bytes": out.stat().st_size}

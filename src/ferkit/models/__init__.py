@@ -1,0 +1,6 @@
+"""Model registry: ``create_model(name)``, ``list_models()``; importing this module needs torch."""
+
+from . import fernet, seed  # noqa: F401  (register the models)
+from .registry import count_params, create_model, describe_model, list_models, register_model
+
+__all__ = ["create_model", "list_models", "describe_model", "count_params", "register_model"]

@@ -1,0 +1,96 @@
+"""ferkit's own models: VGG-style and residual CNNs with batch norm, sized for CPU.
+
+Design notes: FER2013 faces are small (48x48) and centred, so the network keeps full resolution
+for one cheap stem stage, then halves the resolution while doubling the width (48 -> 24 -> 12 -> 6 -> 3),
+and ends in global average pooling (translation-tolerant, few parameters). Batch norm + ReLU after
+every conv; fused into the convs at ONNX export, so inference costs only the convs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .layers import Normalize, conv_bn
+from .registry import register_model
+
+
+class VGGNet(nn.Module):
+    def __init__(self, widths=(32, 64, 128, 256), depth: int = 2, num_classes: int = 7, dropout: float = 0.3):
+        super().__init__()
+        layers: list[nn.Module] = [Normalize()]
+        cin = 1
+        for w in widths:
+            for _ in range(depth):
+                layers.append(conv_bn(cin, w))
+                cin = w
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(conv_bn(cin, cout, 3, stride), conv_bn(cout, cout, 3, act=False))
+        self.short = (
+            nn.Identity() if stride == 1 and cin == cout else conv_bn(cin, cout, 1, stride, act=False)
+        )
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.act(self.body(x) + self.short(x))
+
+
+class ResNet(nn.Module):
+    def __init__(self, widths=(32, 64, 128, 256), blocks=(1, 2, 2, 1), stem: int = 32, num_classes: int = 7,
+                 dropout: float = 0.2):
+        super().__init__()
+        layers: list[nn.Module] = [Normalize(), conv_bn(1, stem)]
+        cin = stem
+        for i, (w, n) in enumerate(zip(widths, blocks)):
+            for j in range(n):
+                layers.append(BasicBlock(cin, w, 2 if (j == 0 and i > 0) else 1))
+                cin = w
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+@register_model
+def fernet_s(num_classes: int = 7, **kw) -> nn.Module:
+    """VGG-BN, widths 32-64-128-256, 2 convs per stage (fast CPU model)."""
+    return VGGNet((32, 64, 128, 256), 2, num_classes, **kw)
+
+
+@register_model
+def fernet_m(num_classes: int = 7, **kw) -> nn.Module:
+    """VGG-BN, widths 48-96-192-384, 2 convs per stage."""
+    return VGGNet((48, 96, 192, 384), 2, num_classes, **kw)
+
+
+@register_model
+def fernet_l(num_classes: int = 7, **kw) -> nn.Module:
+    """VGG-BN, widths 64-128-256-512, 2 convs per stage (the VGG of the FER2013 records)."""
+    return VGGNet((64, 128, 256, 512), 2, num_classes, **kw)
+
+
+@register_model
+def ferres_s(num_classes: int = 7, **kw) -> nn.Module:
+    """Residual net, widths 32-64-128-256, blocks 1-2-2-1, stride-2 downsampling."""
+    return ResNet((32, 64, 128, 256), (1, 2, 2, 1), 32, num_classes, **kw)
+
+
+@register_model
+def ferres_m(num_classes: int = 7, **kw) -> nn.Module:
+    """Residual net, widths 64-128-256-512, blocks 1-2-2-1."""
+    return ResNet((64, 128, 256, 512), (1, 2, 2, 1), 32, num_classes, **kw)
