@@ -31,7 +31,8 @@ def cmd(name, cfg, over, data, out, extra):
     c = [sys.executable, "-m", "ferkit.cli", "train", "--config", cfg, "--data", data, "--name", name,
          "--out-dir", out, "--no-progress", "--threads", "2"] + extra
     for k, v in over.items():
-        c += [f"--{k.replace('_', '-')}", v]
+        flag = k.replace("_", "-")
+        c += [f"--{flag}"] if v == "true" else [f"--no-{flag}"] if v == "false" else [f"--{flag}", v]
     return c
 
 
