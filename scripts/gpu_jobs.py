@@ -43,9 +43,17 @@ def main():
     ap.add_argument("--out", default="runs")
     ap.add_argument("--steps-per-epoch", type=int, default=224)
     ap.add_argument("--max-epochs", type=int, default=0)
+    ap.add_argument("--no-probe", action="store_true", help="run each job with its own epochs, no probe")
     ap.add_argument("jobs", nargs="+")
     a = ap.parse_args()
     jobs = [parse_job(j) for j in a.jobs]
+    if a.no_probe:
+        os.makedirs(a.out, exist_ok=True)
+        procs = [(n, subprocess.Popen(cmd(n, c, o, a.data, a.out, []), stdout=open(os.path.join(a.out, f"{n}.log"), "w"),
+                                      stderr=subprocess.STDOUT)) for n, c, o in jobs]
+        for n, p in procs:
+            print(json.dumps({"job": n, "rc": p.wait()}), flush=True)
+        return
     # probe
     t0 = time.time()
     probes = [subprocess.Popen(cmd(n + "-probe", c, o | {"epochs": "1"}, a.data, "/tmp/probe",
@@ -70,7 +78,6 @@ def main():
         if a.max_epochs:
             ep = min(ep, a.max_epochs)
         print(f"job {n}: {ep} epochs (wanted {want}, ~{epoch_s:.1f}s/epoch)", flush=True)
-        log = open(os.path.join(a.out, f"{n}.log"), "w") if os.path.isdir(a.out) else None
         os.makedirs(a.out, exist_ok=True)
         log = open(os.path.join(a.out, f"{n}.log"), "w")
         procs.append((n, subprocess.Popen(cmd(n, c, o | {"epochs": str(ep)}, a.data, a.out, []), stdout=log,

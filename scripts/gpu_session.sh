@@ -9,7 +9,7 @@ export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 budget=$1; shift
 python3 scripts/devdata.py unpack .devdata/fer2013-jpeg.npz /tmp/fer2013.npz
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-python3 scripts/gpu_jobs.py --data /tmp/fer2013.npz --budget "$budget" --out runs "$@"
+python3 scripts/gpu_jobs.py --data /tmp/fer2013.npz --budget "$budget" --out runs ${PROBE:-} "$@"
 python3 - <<'PY'
 import glob, json, os, torch
 TTAS = os.environ.get("TTAS", "none flip shift").split()
@@ -18,7 +18,7 @@ from ferkit.evaluate import run_evaluation
 res = {}
 for best in sorted(glob.glob("runs/*/best.pt")):
     run = os.path.dirname(best)
-    for name, path in (("best", best), ("last", f"{run}/last.pt")):
+    for name, path in (("best", best),):
         ck = load_checkpoint(path)
         atomic_torch_save(slim_checkpoint(ck), f"{run}/{name}-slim.pt")
     r = {}
