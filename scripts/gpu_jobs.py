@@ -43,13 +43,15 @@ def main():
     ap.add_argument("--out", default="runs")
     ap.add_argument("--steps-per-epoch", type=int, default=224)
     ap.add_argument("--max-epochs", type=int, default=0)
+    ap.add_argument("--deadline", type=int, default=0, help="SIGINT each run after this many seconds")
     ap.add_argument("--no-probe", action="store_true", help="run each job with its own epochs, no probe")
     ap.add_argument("jobs", nargs="+")
     a = ap.parse_args()
     jobs = [parse_job(j) for j in a.jobs]
     if a.no_probe:
         os.makedirs(a.out, exist_ok=True)
-        procs = [(n, subprocess.Popen(cmd(n, c, o, a.data, a.out, []), stdout=open(os.path.join(a.out, f"{n}.log"), "w"),
+        pre = ["timeout", "-s", "INT", str(a.deadline)] if a.deadline else []
+        procs = [(n, subprocess.Popen(pre + cmd(n, c, o, a.data, a.out, []), stdout=open(os.path.join(a.out, f"{n}.log"), "w"),
                                       stderr=subprocess.STDOUT)) for n, c, o in jobs]
         for n, p in procs:
             print(json.dumps({"job": n, "rc": p.wait()}), flush=True)

@@ -9,7 +9,7 @@ export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 budget=$1; shift
 python3 scripts/devdata.py unpack .devdata/fer2013-jpeg.npz /tmp/fer2013.npz
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-python3 scripts/gpu_jobs.py --data /tmp/fer2013.npz --budget "$budget" --out runs ${PROBE:-} "$@"
+python3 scripts/gpu_jobs.py --data /tmp/fer2013.npz --budget "$budget" --out runs ${PROBE:-} --deadline ${DEADLINE:-0} "$@"
 python3 - <<'PY'
 import glob, json, os, torch
 TTAS = os.environ.get("TTAS", "none flip shift").split()
