@@ -79,7 +79,8 @@ def still(a: np.ndarray) -> FaceFn:
     return lambda t: a
 
 
-def face_positions(n_faces: int, size: tuple[int, int], face_px: int, frames: int) -> list[list[tuple[int, int]]]:
+def face_positions(n_faces: int, size: tuple[int, int], face_px: int,
+                   frames: int) -> list[list[tuple[int, int]]]:
     """Top-left corners per face per frame: each face in its own lane, gliding back and forth."""
     w, h = size
     cols = min(n_faces, max(1, w // (face_px + 16)))
@@ -100,8 +101,8 @@ def face_positions(n_faces: int, size: tuple[int, int], face_px: int, frames: in
     return out
 
 
-def render_frames(faces: list[FaceFn], size: tuple[int, int] = (320, 240), frames: int = 45, face_px: int = 96,
-                  noise: float = 4.0, seed: int = 0):
+def render_frames(faces: list[FaceFn], size: tuple[int, int] = (320, 240), frames: int = 45,
+                  face_px: int = 96, noise: float = 4.0, seed: int = 0):
     """Yield BGR frames: the faces moving over the background with per-frame sensor noise."""
     import cv2
 
@@ -111,7 +112,7 @@ def render_frames(faces: list[FaceFn], size: tuple[int, int] = (320, 240), frame
     for i in range(frames):
         frame = bg.copy()
         t = i / max(1, frames - 1)
-        for fn, path in zip(faces, paths):
+        for fn, path in zip(faces, paths, strict=True):
             x, y = path[i]
             face = cv2.resize(fn(t), (face_px, face_px), interpolation=cv2.INTER_CUBIC)
             frame[y:y + face_px, x:x + face_px] = face[:, :, None]

@@ -146,9 +146,9 @@ class FolderSource(FrameSource):
 
         self.name = str(folder)
         self.fps = float(fps)
-        self.files = sorted((p for p in folder.iterdir()
-                             if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".")),
-                            key=_natural_key)
+        files = (p for p in folder.iterdir()
+                 if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith("."))
+        self.files = sorted(files, key=_natural_key)
         if not self.files:
             raise ValueError(f"{folder}: folder holds no images ({', '.join(sorted(IMAGE_EXTS))})")
         self.frame_count = len(self.files)
@@ -322,7 +322,7 @@ class Tracker:
         match = self._match(boxes)
         seen: set[int] = set()
         faces: list[TrackedFace] = []
-        for di, (box, (_, score, probs)) in enumerate(zip(boxes, detections)):
+        for di, (box, (_, score, probs)) in enumerate(zip(boxes, detections, strict=True)):
             ti = match.get(di)
             if ti is None:
                 t = _Track(self._next_id, box, LabelSmoother(self.alpha, self.hysteresis))
@@ -475,7 +475,7 @@ class Pipeline:
         if fr.processed:
             boxes = [tuple(int(v) for v in b) for b, _ in fr.boxes]
             preds = self.engine.classify_boxes(fr.image, boxes) if boxes else []
-            dets = [(b, float(s), p.probs) for (b, s), p in zip(fr.boxes, preds)]
+            dets = [(b, float(s), p.probs) for (b, s), p in zip(fr.boxes, preds, strict=True)]
             self._last_faces = self.tracker.update(dets)
         fr.boxes = None
         fr.faces = self._last_faces
@@ -585,7 +585,8 @@ class VideoOut:
         self._tmp = _tmp_path(self.path)
         self._w = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*_FOURCC[ext]), float(fps), size)
         if not self._w.isOpened():
-            raise ValueError(f"{self.path}: OpenCV cannot write this video (codec {_FOURCC[ext]} unavailable?)")
+            raise ValueError(f"{self.path}: OpenCV cannot write this video "
+                             f"(codec {_FOURCC[ext]} unavailable?)")
         self.size = size
         self.frames = 0
 
@@ -706,7 +707,7 @@ class TrackSummary:
                 "frames": self.frames, "label_changes": self.label_changes,
                 "raw_label_changes": self.raw_label_changes,
                 "dominant": EMOTIONS[int(self.counts.argmax())],
-                "share": {e: round(float(s), 4) for e, s in zip(EMOTIONS, share)}}
+                "share": {e: round(float(s), 4) for e, s in zip(EMOTIONS, share, strict=True)}}
 
 
 class Timeline:
@@ -759,7 +760,7 @@ class Timeline:
         n = max(1, len(order))
         fig, axes = plt.subplots(n, 1, figsize=(11, 1.9 * n + 0.8), sharex=True, squeeze=False)
         colors = [hex_color(e) for e in EMOTIONS]
-        for ax, s in zip(axes[:, 0], order):
+        for ax, s in zip(axes[:, 0], order, strict=False):
             t, p = self.series[s.track].arrays()
             if len(t) == 1:  # one sample: draw it as a short segment
                 t, p = np.array([t[0], t[0] + 1e-3]), np.repeat(p, 2, axis=0)
@@ -768,7 +769,8 @@ class Timeline:
             ax.set_xlim(0, max(self.duration, 1e-3))
             ax.set_ylabel(f"track {s.track}")
         if not order:
-            axes[0, 0].text(0.5, 0.5, "no faces found", ha="center", va="center", transform=axes[0, 0].transAxes)
+            ax0 = axes[0, 0]
+            ax0.text(0.5, 0.5, "no faces found", ha="center", va="center", transform=ax0.transAxes)
         axes[-1, 0].set_xlabel("time (s)")
         handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors]
         fig.legend(handles, EMOTIONS, loc="upper center", ncol=7, frameon=False)
