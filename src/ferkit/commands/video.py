@@ -101,8 +101,12 @@ def cmd_video(args) -> int:
         v = getattr(args, opt)
         if v and Path(v).is_dir():
             raise ValueError(f"--{opt} {v}: is a folder, give a file name")
-    engine = _engine(args)
-    source = open_source(args.input, fps=args.fps)
+    source = open_source(args.input, fps=args.fps)  # bad input fails before the model loads
+    try:
+        engine = _engine(args)
+    except BaseException:
+        source.close()
+        raise
     total = source.frame_count
     if args.max_frames and total:
         total = min(total, args.max_frames)
@@ -265,8 +269,12 @@ def cmd_webcam(args) -> int:
         elif not (args.out or args.csv):
             raise ValueError("--no-window needs --out FILE and/or --csv FILE")
     try:
-        engine = _engine(args)
         source = open_source(args.camera)
+        try:
+            engine = _engine(args)
+        except BaseException:
+            source.close()
+            raise
     except BaseException:
         if root is not None:
             root.destroy()
