@@ -30,8 +30,10 @@ def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
 class Predictor(nn.Module):
     """Raw 0..255 pixels (N,1,48,48) -> probabilities (N,7): members x TTA views, softmax(logits / T), mean."""
 
-    def __init__(self, members: list[nn.Module] | nn.Module, tta: str = "none", temperature: float = 1.0):
+    def __init__(self, members: list[nn.Module] | nn.Module, tta: str = "none", temperature: float = 1.0,
+                 with_uncalibrated: bool = False):
         super().__init__()
+        self.with_uncalibrated = with_uncalibrated  # also return the T=1 probabilities (for the model card)
         if isinstance(members, nn.Module):
             members = [members]
         self.members = nn.ModuleList(members)
@@ -39,13 +41,18 @@ class Predictor(nn.Module):
         tta_views(torch.zeros(1, 1, 4, 4), tta)  # validate the mode early
         self.register_buffer("temperature", torch.tensor(float(temperature)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor):
         views = tta_views(x, self.tta)
         n = x.shape[0]
         batch = torch.cat(views, 0) if len(views) > 1 else x
-        probs = None
+        probs, raw = None, None
         for m in self.members:
-            p = F.softmax(m(batch) / self.temperature, dim=1)
-            p = p.reshape(len(views), n, -1).mean(0)
+            logits = m(batch)
+            p = F.softmax(logits / self.temperature, dim=1).reshape(len(views), n, -1).mean(0)
             probs = p if probs is None else probs + p
+            if self.with_uncalibrated:
+                r = F.softmax(logits, dim=1).reshape(len(views), n, -1).mean(0)
+                raw = r if raw is None else raw + r
+        if self.with_uncalibrated:
+            return probs / len(self.members), raw / len(self.members)
         return probs / len(self.members)
