@@ -1,7 +1,5 @@
 """Runtime commands (no torch): each module adds its sub-parsers; BUILDERS lists them for ferkit.cli."""
 
-BUILDERS: list = []
+from .predict import add_parser as _add_predict
 
-from .video import add_video_parser, add_webcam_parser  # noqa: E402
-
-BUILDERS += [add_video_parser, add_webcam_parser]
+BUILDERS: list = [_add_predict]

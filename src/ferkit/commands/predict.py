@@ -1,0 +1,295 @@
+"""``ferkit predict PATH...``: emotions of every face in images, folders (recursive) and globs.
+
+Streaming pipeline: files are decoded and faces detected in a thread pool (a bounded window of files in
+flight, so memory stays flat on folders of any size), crops from several images are classified together
+in one ONNX call per ``--batch-size`` crops, and each result is written as soon as its batch is done
+(terminal table, JSON lines, CSV flushed per batch, annotated copies). A file that cannot be read is
+reported (path and problem) and skipped. No torch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..emotions import EMOTIONS
+
+CSV_COLUMNS = ["file", "face", "x", "y", "w", "h", "score", "label", "confidence", *EMOTIONS, "status"]
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "predict", help="emotions of the faces in photos, folders and globs (no torch needed)",
+        description="Detect faces and classify their emotion. Prints a table; --json prints one JSON object "
+                    "per face (JSON lines); --csv FILE writes one row per face as it goes; --annotate DIR "
+                    "writes copies with boxes, labels and probability bars. Images without a face get one "
+                    "row with status 'no face'; unreadable files are reported and skipped.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders (searched recursively) or globs")
+    p.add_argument("--model", default=None, help="'default', 'fast' or a path to a ferkit .onnx (default: default)")
+    p.add_argument("--detector", default="auto", help="auto | dlib | haar | full (default auto: best installed)")
+    p.add_argument("--crop", action="store_true", help="inputs are face crops already: no detection")
+    p.add_argument("--min-face", type=int, default=24, help="smallest face side in pixels (default 24)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="detector score threshold in the detector's units (default: the detector's own)")
+    p.add_argument("--max-faces", type=int, default=None, help="keep at most N faces per image (best first)")
+    p.add_argument("--max-side", type=int, default=640,
+                   help="images are scaled so the longer side is at most this for detection (default 640; "
+                        "0 = never); boxes are always reported in original pixels")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="JSON lines on stdout, one object per face")
+    out.add_argument("--quiet", "-q", action="store_true", help="no table on stdout")
+    p.add_argument("--csv", metavar="FILE", help="write one row per face to FILE (flushed as it goes)")
+    p.add_argument("--annotate", metavar="DIR", help="write annotated copies of the images into DIR")
+    p.add_argument("--no-bars", dest="bars", action="store_false", help="annotate without probability bars")
+    p.add_argument("--batch-size", type=int, default=64, help="face crops per inference call (default 64)")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
+    p.add_argument("--workers", type=int, default=None, help="decoding/detection threads (default: cores, max 8)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(func=cmd_predict)
+
+
+# --------------------------------------------------------------------------- pipeline pieces
+
+
+@dataclass
+class _Item:
+    path: Path
+    rel: str  # name shown and used under --annotate
+    dets: list = field(default_factory=list)
+    crops: np.ndarray | None = None
+    bgr: np.ndarray | None = None  # kept only for --annotate
+    error: str | None = None
+    probs: np.ndarray | None = None
+
+
+def _display_names(files: list[Path], inputs: list[str]) -> list[str]:
+    """Relative names: a file under a folder argument keeps its path inside that folder."""
+    roots = [Path(i) for i in inputs if Path(i).is_dir()]
+    out = []
+    for f in files:
+        name = None
+        for r in roots:
+            try:
+                name = str(Path(r.name) / f.relative_to(r))
+                break
+            except ValueError:
+                continue
+        out.append(name or str(f))
+    return out
+
+
+def _load(item: _Item, rec, crop_mode: bool, keep_image: bool) -> _Item:
+    from ..images import ImageError, read_image
+    from ..recognizer import to_face48
+
+    try:
+        bgr = read_image(item.path)
+        if crop_mode:
+            h, w = bgr.shape[:2]
+            from ..faces import Detection
+
+            item.dets = [Detection((0, 0, w, h), 1.0)]
+            item.crops = to_face48(bgr)[None]
+        else:
+            item.dets = rec.detect_boxes(bgr)
+            item.crops = rec.crop_faces(bgr, item.dets)
+        if keep_image:
+            item.bgr = bgr
+    except (ImageError, ValueError, OSError) as e:
+        item.error = str(e) if str(item.path) in str(e) else f"{item.path}: {e}"
+    except Exception as e:  # noqa: BLE001 - one bad file never kills the batch
+        item.error = f"{item.path}: {type(e).__name__}: {e}"
+    return item
+
+
+def _atomic_write_image(path: Path, bgr: np.ndarray) -> None:
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ext = path.suffix.lower()
+    if ext not in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"):
+        path = path.with_suffix(".png")
+        ext = ".png"
+    ok, buf = cv2.imencode(ext, bgr)
+    if not ok:
+        raise OSError(f"{path}: cannot encode image")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(buf.tobytes())
+    os.replace(tmp, path)
+
+
+class _Writers:
+    def __init__(self, args):
+        self.args = args
+        self.csv_file = None
+        self.csv = None
+        if args.csv:
+            Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+            self.csv_file = open(args.csv, "w", newline="")
+            self.csv = csv.writer(self.csv_file)
+            self.csv.writerow(CSV_COLUMNS)
+            self.csv_file.flush()
+        self.table = not args.json and not args.quiet
+        self.header_done = False
+        self.n_images = self.n_faces = self.n_errors = self.n_noface = 0
+        self.last_error: str | None = None
+
+    def _print_table_row(self, file, face, box, label, conf, probs, status=""):
+        if not self.header_done:
+            short = "".join(f"{e[:7]:>8}" for e in EMOTIONS)
+            print(f"{'file':<40} {'face':>4} {'box (x,y,w,h)':<22} {'label':<9}{'conf':>6}{short}")
+            self.header_done = True
+        name = file if len(file) <= 40 else "…" + file[-39:]
+        if status:
+            print(f"{name:<40} {'-':>4} {'':<22} {status}")
+            return
+        b = ",".join(str(v) for v in box)
+        ps = "".join(f"{float(p):>8.3f}" for p in probs)
+        print(f"{name:<40} {face:>4} {b:<22} {label:<9}{conf:>6.2f}{ps}")
+
+    def emit(self, item: _Item, rec) -> None:
+        args = self.args
+        if item.error:
+            self.n_errors += 1
+            self.last_error = item.error
+            print(f"ferkit predict: skipped {item.error}", file=sys.stderr)
+            if self.csv:
+                self.csv.writerow([item.rel, "", "", "", "", "", "", "", "", *[""] * 7, f"error: {item.error}"])
+            if args.json:
+                print(json.dumps({"file": item.rel, "error": item.error}), flush=False)
+            return
+        self.n_images += 1
+        if not item.dets:
+            self.n_noface += 1
+            if self.csv:
+                self.csv.writerow([item.rel, "", "", "", "", "", "", "", "", *[""] * 7, "no face"])
+            if args.json:
+                print(json.dumps({"file": item.rel, "faces": 0}))
+            if self.table:
+                self._print_table_row(item.rel, None, None, None, None, None, status="(no face found)")
+        for i, (det, p) in enumerate(zip(item.dets, item.probs if item.probs is not None else [])):
+            self.n_faces += 1
+            k = int(np.argmax(p))
+            label, conf = EMOTIONS[k], float(p[k])
+            x, y, w, h = det.box
+            if self.csv:
+                self.csv.writerow([item.rel, i, x, y, w, h, f"{det.score:.4f}", label, f"{conf:.6f}",
+                                   *[f"{float(v):.6f}" for v in p], "ok"])
+            if args.json:
+                print(json.dumps({"file": item.rel, "face": i, "box": {"x": x, "y": y, "w": w, "h": h},
+                                  "score": round(det.score, 6), "label": label, "confidence": round(conf, 6),
+                                  "probs": {e: round(float(v), 6) for e, v in zip(EMOTIONS, p)}}))
+            if self.table:
+                self._print_table_row(item.rel, i, det.box, label, conf, p)
+        if args.annotate and item.bgr is not None:
+            from ..recognizer import Prediction
+            from ..render import draw_faces
+
+            probs = item.probs if item.probs is not None else []
+            faces = [(d.box, Prediction.from_probs(p)) for d, p in zip(item.dets, probs)]
+            img = draw_faces(item.bgr, faces, bars=args.bars)
+            try:
+                _atomic_write_image(Path(args.annotate) / item.rel.lstrip("/"), img)
+            except OSError as e:
+                self.n_errors += 1
+                print(f"ferkit predict: cannot write annotated {item.rel}: {e}", file=sys.stderr)
+            item.bgr = None
+
+    def flush(self):
+        if self.csv_file:
+            self.csv_file.flush()
+        sys.stdout.flush()
+
+    def close(self):
+        if self.csv_file:
+            self.csv_file.close()
+
+
+def _classify_pending(pending: list[_Item], rec, writers: _Writers, batch_size: int) -> None:
+    ok = [it for it in pending if not it.error and it.crops is not None and len(it.crops)]
+    if ok:
+        probs = rec.predict_arrays(np.concatenate([it.crops for it in ok]), batch_size)
+        k = 0
+        for it in ok:
+            n = len(it.crops)
+            it.probs, k = probs[k:k + n], k + n
+    for it in pending:
+        it.crops = None
+        writers.emit(it, rec)
+    writers.flush()
+
+
+def cmd_predict(args) -> int:
+    from ..images import list_images
+    from ..recognizer import Recognizer
+
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, not {args.batch_size}")
+    files, problems = list_images(args.paths)
+    for item, why in problems:
+        print(f"ferkit predict: {item}: {why}", file=sys.stderr)
+    if not files:
+        print("ferkit predict: error: no images to process", file=sys.stderr)
+        return 2
+    detector = "full" if args.crop else args.detector
+    rec = Recognizer(model=args.model, detector=detector, min_face=args.min_face, threshold=args.threshold,
+                     max_faces=args.max_faces, threads=args.threads, max_side=args.max_side or None)
+    names = _display_names(files, args.paths)
+    workers = args.workers or min(8, os.cpu_count() or 2)
+    window = max(2 * workers, 2 * args.batch_size)  # files in flight: bounds memory
+    writers = _Writers(args)
+    bar = None
+    if args.progress and len(files) > 1:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(files), unit="img", file=sys.stderr, disable=None, dynamic_ncols=True)
+    t0 = time.perf_counter()
+    ex = ThreadPoolExecutor(max_workers=workers)
+    try:
+        inflight: deque = deque()
+        todo = iter(zip(files, names))
+        pending: list[_Item] = []
+        pending_crops = 0
+        done = False
+        while not done or inflight:
+            while not done and len(inflight) < window:
+                nxt = next(todo, None)
+                if nxt is None:
+                    done = True
+                    break
+                inflight.append(ex.submit(_load, _Item(nxt[0], nxt[1]), rec, args.crop, bool(args.annotate)))
+            if not inflight:
+                break
+            it = inflight.popleft().result()
+            pending.append(it)
+            pending_crops += 0 if it.crops is None else len(it.crops)
+            if bar is not None:
+                bar.update()
+            if pending_crops >= args.batch_size or len(pending) >= window:
+                _classify_pending(pending, rec, writers, args.batch_size)
+                pending, pending_crops = [], 0
+        _classify_pending(pending, rec, writers, args.batch_size)
+    finally:
+        ex.shutdown(wait=False, cancel_futures=True)
+        if bar is not None:
+            bar.close()
+        writers.close()
+    dt = time.perf_counter() - t0
+    print(f"ferkit predict: {writers.n_images} image(s), {writers.n_faces} face(s), "
+          f"{writers.n_noface} without a face, {writers.n_errors} error(s) in {dt:.1f}s "
+          f"[model {rec.model_path.name}, detector {rec.detector.name}]", file=sys.stderr)
+    if args.csv:
+        print(f"ferkit predict: rows written to {args.csv}", file=sys.stderr)
+    if args.annotate:
+        print(f"ferkit predict: annotated images in {args.annotate}", file=sys.stderr)
+    return 1 if writers.n_errors or problems else 0
