@@ -191,7 +191,8 @@ class HaarDetector(FaceDetector):
         if len(rects) == 0:
             return []
         w = np.asarray(weights, dtype=np.float64).reshape(-1)
-        return [(float(x), float(y), float(bw), float(bh), float(s)) for (x, y, bw, bh), s in zip(rects, w)]
+        return [(float(x), float(y), float(bw), float(bh), float(s))
+                for (x, y, bw, bh), s in zip(rects, w, strict=False)]
 
 
 class DlibHogDetector(FaceDetector):
@@ -227,7 +228,7 @@ class DlibHogDetector(FaceDetector):
         adjust = min(self.threshold or 0.0, 0.0)  # let dlib return weak ones; _finish applies threshold
         rects, scores, _ = self._get().run(np.ascontiguousarray(gray), up, adjust)
         return [(float(r.left()), float(r.top()), float(r.width()), float(r.height()), float(s))
-                for r, s in zip(rects, scores)]
+                for r, s in zip(rects, scores, strict=False)]
 
 
 class FullImageDetector(FaceDetector):
@@ -279,7 +280,9 @@ def resolve_name(name: str) -> str:
 
 def create_detector(name: str = "auto", min_face: int = 24, threshold: float | None = None,
                     max_faces: int | None = None, max_side: int | None = 640, **kw) -> FaceDetector:
-    """A detector by name ("auto", "dlib", "haar", "full"); raises DetectorUnavailable with an install hint."""
+    """A detector by name ("auto", "dlib", "haar", "full").
+
+    Raises DetectorUnavailable (with an install hint) when its package is missing."""
     cls = _DETECTORS[resolve_name(name)][0]
     return cls(min_face=min_face, threshold=threshold, max_faces=max_faces, max_side=max_side, **kw)
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
 
-ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
+ImageInput = str | os.PathLike | Image.Image | np.ndarray
 
 
 class ImageError(ValueError):
@@ -75,7 +74,8 @@ def to_bgr(image: ImageInput, channels: str = "bgr") -> np.ndarray:
         return _pil_to_bgr(image)
     if isinstance(image, np.ndarray):
         return _array_to_bgr(image, channels)
-    raise ImageError(f"unsupported image type {type(image).__name__}; give a path, a PIL image or a numpy array")
+    raise ImageError(f"unsupported image type {type(image).__name__}; "
+                     "give a path, a PIL image or a numpy array")
 
 
 def _array_to_bgr(a: np.ndarray, channels: str) -> np.ndarray:

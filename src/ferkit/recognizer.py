@@ -56,7 +56,7 @@ class Prediction:
 
     def as_dict(self) -> dict:
         return {"label": self.label, "confidence": round(self.confidence, 6),
-                "probs": {e: round(float(v), 6) for e, v in zip(EMOTIONS, self.probs)}}
+                "probs": {e: round(float(v), 6) for e, v in zip(EMOTIONS, self.probs, strict=False)}}
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,8 @@ class Face:
 
     def as_dict(self) -> dict:
         x, y, w, h = self.box
-        return {"box": {"x": x, "y": y, "w": w, "h": h}, "score": round(self.score, 6)} | self.prediction.as_dict()
+        head = {"box": {"x": x, "y": y, "w": w, "h": h}, "score": round(self.score, 6)}
+        return head | self.prediction.as_dict()
 
 
 def _resolve_model(model: str | os.PathLike | None) -> Path:
@@ -129,7 +130,8 @@ class Recognizer:
     def _check_contract(self) -> None:
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
         if len(ins) != 1 or list(ins[0].shape[1:]) != [1, INPUT_SIZE, INPUT_SIZE]:
-            raise ValueError(f"{self.model_path}: not a ferkit model (input {[(i.name, i.shape) for i in ins]}; "
+            got = [(i.name, i.shape) for i in ins]
+            raise ValueError(f"{self.model_path}: not a ferkit model (input {got}; "
                              f"expected one N x 1 x {INPUT_SIZE} x {INPUT_SIZE} input)")
         self._input = ins[0].name
         self._output = next((o.name for o in outs if o.name == "probs"), outs[0].name)
@@ -177,7 +179,9 @@ class Recognizer:
         return self.detector.detect(bgr)
 
     def crop_faces(self, image: np.ndarray, boxes: Sequence) -> np.ndarray:
-        """(N, 48, 48) FER2013-style crops for boxes (x, y, w, h) or (box, score) pairs in a BGR/gray array."""
+        """(N, 48, 48) FER2013-style crops for boxes (x, y, w, h) or (box, score) pairs in a BGR/gray array.
+
+        The crop margin/shift is the detector's (``self.crop``)."""
         gray = image if image.ndim == 2 else to_gray(image)
         bs = [_as_box(b) for b in boxes]
         if not bs:
@@ -194,7 +198,8 @@ class Recognizer:
         bgr = to_bgr(image, channels)
         dets = self.detect_boxes(bgr)
         preds = self.classify_boxes(bgr, dets)
-        return [Face(d.box, d.score, p.label, p.confidence, p.probs) for d, p in zip(dets, preds)]
+        return [Face(d.box, d.score, p.label, p.confidence, p.probs)
+                for d, p in zip(dets, preds, strict=True)]
 
     def __repr__(self) -> str:
         return f"Recognizer(model={str(self.model_path)!r}, detector={self.detector!r})"

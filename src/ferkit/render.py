@@ -1,7 +1,8 @@
-"""Drawing results on images with OpenCV: boxes, labels and probability bars (colours from emotions.COLORS_BGR).
+"""Drawing results with OpenCV: boxes, labels and probability bars (colours from emotions.COLORS_BGR).
 
-``draw_faces(bgr, faces, bars=True) -> a new BGR image``; ``faces`` is a list of :class:`ferkit.recognizer.Face`
-or of tuples ``(box, prediction)`` / ``(box, prediction, track_id)``. The input image is never modified.
+``draw_faces(bgr, faces, bars=True) -> a new BGR image``; ``faces`` is a list of
+:class:`ferkit.recognizer.Face` or of tuples ``(box, prediction)`` / ``(box, prediction, track_id)``.
+The input image is never modified.
 No torch here.
 """
 
@@ -37,7 +38,7 @@ def _text(img, s, org, scale, color, thick):
 
 
 def draw_faces(bgr: np.ndarray, faces: Sequence, bars: bool = True) -> np.ndarray:
-    """A copy of ``bgr`` with a box per face, its top label and confidence, and (``bars``) 7 probability bars."""
+    """A copy of ``bgr`` with a box per face, its top label and confidence, and (``bars``) 7 bars."""
     import cv2
 
     if not isinstance(bgr, np.ndarray) or bgr.dtype != np.uint8:
@@ -81,7 +82,7 @@ def _draw_bars(out: np.ndarray, box, probs: np.ndarray, unit: float) -> None:
     overlay = out.copy()
     cv2.rectangle(overlay, (px, py), (px + panel_w, py + row * len(EMOTIONS) + 2), (0, 0, 0), -1)
     cv2.addWeighted(overlay, 0.45, out, 0.55, 0, dst=out)
-    for i, (emo, p) in enumerate(zip(EMOTIONS, probs)):
+    for i, (emo, p) in enumerate(zip(EMOTIONS, probs, strict=False)):
         ry = py + i * row + 1
         color = COLORS_BGR[emo]
         _text(out, emo[:8], (px + 2, ry + row - 3), fscale, (255, 255, 255), 1)

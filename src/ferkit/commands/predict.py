@@ -33,9 +33,12 @@ def add_parser(sub):
                     "per face (JSON lines); --csv FILE writes one row per face as it goes; --annotate DIR "
                     "writes copies with boxes, labels and probability bars. Images without a face get one "
                     "row with status 'no face'; unreadable files are reported and skipped.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders (searched recursively) or globs")
-    p.add_argument("--model", default=None, help="'default', 'fast' or a path to a ferkit .onnx (default: default)")
-    p.add_argument("--detector", default="auto", help="auto | dlib | haar | full (default auto: best installed)")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="image files, folders (searched recursively) or globs")
+    p.add_argument("--model", default=None,
+                   help="'default', 'fast' or a path to a ferkit .onnx (default: default)")
+    p.add_argument("--detector", default="auto",
+                   help="auto | dlib | haar | full (default auto: best installed)")
     p.add_argument("--crop", action="store_true", help="inputs are face crops already: no detection")
     p.add_argument("--min-face", type=int, default=24, help="smallest face side in pixels (default 24)")
     p.add_argument("--threshold", type=float, default=None,
@@ -52,7 +55,8 @@ def add_parser(sub):
     p.add_argument("--no-bars", dest="bars", action="store_false", help="annotate without probability bars")
     p.add_argument("--batch-size", type=int, default=64, help="face crops per inference call (default 64)")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
-    p.add_argument("--workers", type=int, default=None, help="decoding/detection threads (default: cores, max 8)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="decoding/detection threads (default: cores, max 8)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=cmd_predict)
 
@@ -164,7 +168,7 @@ class _Writers:
             self.last_error = item.error
             print(f"ferkit predict: skipped {item.error}", file=sys.stderr)
             if self.csv:
-                self.csv.writerow([item.rel, "", "", "", "", "", "", "", "", *[""] * 7, f"error: {item.error}"])
+                self.csv.writerow([item.rel, *[""] * 15, f"error: {item.error}"])
             if args.json:
                 print(json.dumps({"file": item.rel, "error": item.error}), flush=False)
             return
@@ -172,12 +176,13 @@ class _Writers:
         if not item.dets:
             self.n_noface += 1
             if self.csv:
-                self.csv.writerow([item.rel, "", "", "", "", "", "", "", "", *[""] * 7, "no face"])
+                self.csv.writerow([item.rel, *[""] * 15, "no face"])
             if args.json:
                 print(json.dumps({"file": item.rel, "faces": 0}))
             if self.table:
                 self._print_table_row(item.rel, None, None, None, None, None, status="(no face found)")
-        for i, (det, p) in enumerate(zip(item.dets, item.probs if item.probs is not None else [])):
+        probs = item.probs if item.probs is not None else []
+        for i, (det, p) in enumerate(zip(item.dets, probs, strict=False)):
             self.n_faces += 1
             k = int(np.argmax(p))
             label, conf = EMOTIONS[k], float(p[k])
@@ -186,9 +191,10 @@ class _Writers:
                 self.csv.writerow([item.rel, i, x, y, w, h, f"{det.score:.4f}", label, f"{conf:.6f}",
                                    *[f"{float(v):.6f}" for v in p], "ok"])
             if args.json:
+                pd = dict(zip(EMOTIONS, np.round(p.astype(float), 6).tolist(), strict=True))
                 print(json.dumps({"file": item.rel, "face": i, "box": {"x": x, "y": y, "w": w, "h": h},
                                   "score": round(det.score, 6), "label": label, "confidence": round(conf, 6),
-                                  "probs": {e: round(float(v), 6) for e, v in zip(EMOTIONS, p)}}))
+                                  "probs": pd}))
             if self.table:
                 self._print_table_row(item.rel, i, det.box, label, conf, p)
         if args.annotate and item.bgr is not None:
@@ -196,7 +202,7 @@ class _Writers:
             from ..render import draw_faces
 
             probs = item.probs if item.probs is not None else []
-            faces = [(d.box, Prediction.from_probs(p)) for d, p in zip(item.dets, probs)]
+            faces = [(d.box, Prediction.from_probs(p)) for d, p in zip(item.dets, probs, strict=False)]
             img = draw_faces(item.bgr, faces, bars=args.bars)
             try:
                 _atomic_write_image(Path(args.annotate) / item.rel.lstrip("/"), img)
@@ -257,7 +263,7 @@ def cmd_predict(args) -> int:
     ex = ThreadPoolExecutor(max_workers=workers)
     try:
         inflight: deque = deque()
-        todo = iter(zip(files, names))
+        todo = iter(zip(files, names, strict=False))
         pending: list[_Item] = []
         pending_crops = 0
         done = False
