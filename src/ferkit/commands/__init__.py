@@ -3,3 +3,6 @@
 from .predict import add_parser as _add_predict
 
 BUILDERS: list = [_add_predict]
+from .video import add_video_parser, add_webcam_parser  # noqa: E402
+
+BUILDERS += [add_video_parser, add_webcam_parser]
