@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .emotions import COLORS_BGR, EMOTIONS, NUM_CLASSES
+from .emotions import EMOTIONS, NUM_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -524,19 +524,12 @@ class Pipeline:
 
 def annotate(image: np.ndarray, faces: list[TrackedFace], fps: float | None = None, bars: bool = True,
              status: str = "") -> np.ndarray:
-    """Boxes, labels and probability bars (ferkit.render), plus track ids and an FPS / status line."""
+    """Boxes, labels with track ids and probability bars (ferkit.render), plus an FPS / status line."""
     import cv2
 
     from .render import draw_faces
 
-    out = draw_faces(image, faces, bars=bars)
-    for f in faces:
-        x, y, w, h = f.box
-        tag = f"#{f.track_id}"
-        (tw, th), _ = cv2.getTextSize(tag, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
-        x0, y0 = x + 2, y + h - 4
-        cv2.rectangle(out, (x0 - 1, y0 - th - 3), (x0 + tw + 2, y0 + 3), COLORS_BGR[f.label], -1)
-        cv2.putText(out, tag, (x0, y0), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    out = draw_faces(image, [(f.box, f, f.track_id) for f in faces], bars=bars)  # caption "label 83% #id"
     line = " ".join(s for s in (f"{fps:.1f} fps" if fps is not None else "", status) if s)
     if line:
         (tw, th), _ = cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
@@ -795,6 +788,7 @@ class VideoReport:
     rows: int = 0
     seconds: float = 0.0
     timeline: Timeline = field(default_factory=Timeline)
+    lost: str = ""  # why a live source stopped early, if it did
 
     @property
     def fps(self) -> float:
@@ -828,6 +822,10 @@ def process_video(source: FrameSource, engine, tracker: Tracker, out: str | os.P
                 on_frame(fr)
             if max_frames and rep.frames >= max_frames:
                 break
+        ok = True
+    except SourceLost as e:  # a stream that ends is the end of the input here, not an error
+        log.warning("%s", e)
+        rep.lost = str(e)
         ok = True
     finally:
         rep.seconds = time.perf_counter() - t0
