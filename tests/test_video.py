@@ -167,6 +167,19 @@ def test_every_nth_frame_keeps_all_frames_in_video(clips, tmp_path):
     assert len(frames) >= 0.8 * math.ceil(clips["frames"] / 3)
 
 
+def test_detect_every_k_reuses_boxes_between_detections(clips, tmp_path):
+    table = tmp_path / "k.csv"
+    assert main(["video", str(clips["two"]), "--csv", str(table), "--detect-every", "3", "--quiet"]) == 0
+    rows = read_csv(table)
+    assert len({r["frame"] for r in rows}) >= 0.8 * clips["frames"]  # classified on (almost) every frame
+    assert {r["track"] for r in rows} and len({r["track"] for r in rows}) <= 4
+    by_frame = {}
+    for r in rows:
+        by_frame.setdefault(int(r["frame"]), {})[r["track"]] = (r["x"], r["y"])
+    # frames 1 and 2 after a detection on frame 0 carry frame 0's boxes
+    assert by_frame.get(1) == by_frame.get(0) or by_frame.get(2) == by_frame.get(0)
+
+
 def test_max_faces_keeps_the_largest(clips, tmp_path):
     table = tmp_path / "one.csv"
     assert main(["video", str(clips["two"]), "--csv", str(table), "--max-faces", "1", "--quiet"]) == 0

@@ -371,13 +371,19 @@ class Pipeline:
     (they are needed for an output video) or are skipped without decoding otherwise.
     ``drop_late``: for live sources, keep only the newest frame when analysis falls behind.
     ``realtime``: pace a file source at its frame rate (a file standing in for a camera).
+    ``detect_every``: run the detector on every Kth analysed frame only; in between, the faces found last
+    are classified again at their last boxes (faster; boxes lag moving faces by up to K-1 frames).
     """
 
     def __init__(self, source: FrameSource, engine, tracker: Tracker, every: int = 1, keep_all: bool = True,
                  max_faces: int | None = None, drop_late: bool = False, realtime: bool = False,
-                 queue_size: int = 4):
+                 queue_size: int = 4, detect_every: int = 1):
         if every < 1:
             raise ValueError(f"--every must be at least 1, got {every}")
+        if detect_every < 1:
+            raise ValueError(f"--detect-every must be at least 1, got {detect_every}")
+        self.detect_every = detect_every
+        self._analysed = 0
         self.source, self.engine, self.tracker = source, engine, tracker
         self.every, self.keep_all, self.max_faces = every, keep_all, max_faces
         self.drop_late, self.realtime = drop_late, realtime
@@ -464,6 +470,9 @@ class Pipeline:
 
     def _detect(self, fr: FrameResult) -> FrameResult:
         if fr.processed:
+            self._analysed += 1
+            if (self._analysed - 1) % self.detect_every:
+                return fr  # boxes None: the classify stage reuses the current tracks' boxes
             found = list(self.engine.detect_boxes(fr.image))
             if self.max_faces is not None and len(found) > self.max_faces:
                 found.sort(key=lambda bs: -(bs[0][2] * bs[0][3]))
@@ -473,6 +482,8 @@ class Pipeline:
 
     def _classify(self, fr: FrameResult) -> FrameResult:
         if fr.processed:
+            if fr.boxes is None:
+                fr.boxes = [(f.box, f.score) for f in self._last_faces]
             boxes = [tuple(int(v) for v in b) for b, _ in fr.boxes]
             preds = self.engine.classify_boxes(fr.image, boxes) if boxes else []
             dets = [(b, float(s), p.probs) for (b, s), p in zip(fr.boxes, preds, strict=True)]
@@ -798,12 +809,13 @@ class VideoReport:
 def process_video(source: FrameSource, engine, tracker: Tracker, out: str | os.PathLike | None = None,
                   csv_path: str | os.PathLike | None = None, every: int = 1, max_faces: int | None = None,
                   bars: bool = True, on_frame: Callable[[FrameResult], None] | None = None,
-                  max_frames: int | None = None) -> VideoReport:
+                  max_frames: int | None = None, detect_every: int = 1) -> VideoReport:
     """Run the pipeline over a whole source, writing the annotated video and/or CSV as it goes."""
     rep = VideoReport()
     writer = None
     table = TimelineCSV(csv_path) if csv_path else None
-    pipe = Pipeline(source, engine, tracker, every=every, keep_all=out is not None, max_faces=max_faces)
+    pipe = Pipeline(source, engine, tracker, every=every, keep_all=out is not None, max_faces=max_faces,
+                    detect_every=detect_every)
     ok = False
     t0 = time.perf_counter()
     try:

@@ -56,6 +56,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="a track's label changes only when the new emotion leads by this much (default 0.1)")
     g.add_argument("--every", type=_positive, default=1, metavar="N",
                    help="analyse every Nth frame (default 1)")
+    g.add_argument("--detect-every", type=_positive, default=1, metavar="K",
+                   help="detect faces on every Kth analysed frame, reuse the boxes in between (default 1)")
     g.add_argument("--threads", type=_positive, help="onnxruntime threads (default: all cores)")
     g.add_argument("--no-bars", dest="bars", action="store_false", help="no probability bars in the drawing")
 
@@ -114,7 +116,7 @@ def cmd_video(args) -> int:
     try:
         rep = process_video(source, engine, _tracker(args), out=args.out, csv_path=args.csv, every=args.every,
                             max_faces=args.max_faces, bars=args.bars, on_frame=lambda fr: bar.update(1),
-                            max_frames=args.max_frames)
+                            max_frames=args.max_frames, detect_every=args.detect_every)
     except KeyboardInterrupt:
         print("interrupted: partial outputs removed (the CSV keeps the rows written so far)", file=sys.stderr)
         return 130
@@ -280,7 +282,7 @@ def cmd_webcam(args) -> int:
             root.destroy()
         raise
     pipe = Pipeline(source, engine, _tracker(args), every=args.every, keep_all=True, max_faces=args.max_faces,
-                    drop_late=source.live, realtime=not source.live).start()
+                    drop_late=source.live, realtime=not source.live, detect_every=args.detect_every).start()
     sess = _Session(args, pipe, source)
     ok = False
     try:
