@@ -65,8 +65,8 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {a.threads} threads, "
           f"{time.strftime('%Y-%m-%d %H:%M')}")
-    print(f"| model | params | precision | channels-last | train img/s (batch 128) | eval img/s (batch 512) "
-          f"| est. epoch (28,709 imgs) |")
+    print("| model | params | precision | channels-last | train img/s (batch 128) | eval img/s (batch 512) "
+          "| est. epoch (28,709 imgs) |")
     print("|---|---|---|---|---|---|---|")
     for name in a.models.split(","):
         n = count_params(create_model(name))

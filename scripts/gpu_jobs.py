@@ -51,7 +51,8 @@ def main():
     if a.no_probe:
         os.makedirs(a.out, exist_ok=True)
         pre = ["timeout", "-s", "INT", str(a.deadline)] if a.deadline else []
-        procs = [(n, subprocess.Popen(pre + cmd(n, c, o, a.data, a.out, []), stdout=open(os.path.join(a.out, f"{n}.log"), "w"),
+        procs = [(n, subprocess.Popen(pre + cmd(n, c, o, a.data, a.out, []),
+                                      stdout=open(os.path.join(a.out, f"{n}.log"), "w"),
                                       stderr=subprocess.STDOUT)) for n, c, o in jobs]
         for n, p in procs:
             print(json.dumps({"job": n, "rc": p.wait()}), flush=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import platform
 import time
 from pathlib import Path
@@ -210,7 +209,8 @@ def main() -> None:
     L.append("## Calibration\n")
     L.append(f"Temperature T = {float(meta.get('temperature', 1)):.3f}, fitted on PublicTest (minimum NLL of the "
              "ensemble's averaged probabilities) and stored in the graph.\n")
-    L.append("| model | ECE PrivateTest, T=1 | ECE PrivateTest, fitted T | ECE PublicTest, T=1 | ECE PublicTest, fitted T |")
+    L.append("| model | ECE PrivateTest, T=1 | ECE PrivateTest, fitted T | ECE PublicTest, T=1 "
+             "| ECE PublicTest, fitted T |")
     L.append("|---|---|---|---|---|")
     for name, m in measured.items():
         def f(x):

@@ -116,8 +116,8 @@ def export_onnx(
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     dummy = torch.full((2, 1, 48, 48), 128.0)
     torch.onnx.export(pred, (dummy,), str(tmp), input_names=["pixels"], output_names=["probs", "probs_uncalibrated"],
-                      dynamic_axes={"pixels": {0: "batch"}, "probs": {0: "batch"}, "probs_uncalibrated": {0: "batch"}}, opset_version=opset,
-                      dynamo=False)
+                      dynamic_axes={name: {0: "batch"} for name in ("pixels", "probs", "probs_uncalibrated")},
+                      opset_version=opset, dynamo=False)
     model = onnx.load(str(tmp))
     if half_weights:
         model = fp16_weights(model)

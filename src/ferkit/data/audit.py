@@ -49,7 +49,7 @@ def audit(splits: dict[str, Split]) -> dict:
             n = sum(1 for locs in where.values() if {x[0] for x in locs} >= {a, b})
             cross[f"{a}&{b}"] = n
     conflicts = []
-    for h, locs in where.items():
+    for locs in where.values():
         labs = {int(splits[n].labels[i]) for n, i in locs}
         if len(labs) > 1:
             conflicts.append({"sources": [f"{n}:{splits[n].sources[i]}" for n, i in locs],

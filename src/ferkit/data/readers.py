@@ -262,7 +262,7 @@ def read_folder_split(
         except Exception as e:  # a corrupt cache is rebuilt, never fatal
             log.warning("%s: unreadable cache (%s), rebuilding", cpath, e)
     imgs, keep, errors = _decode_many(root, files, progress)
-    for src, msg in errors:
+    for _src, msg in errors:
         log.warning("skipped %s", msg)
     labels = np.array([files[i][1] for i in keep], np.int64)
     sources = [files[i][0] for i in keep]
