@@ -97,7 +97,8 @@ def test_checkpoint_round_trip(trained, small_real):
 
 def test_resume_reaches_the_same_weights(small_real, tmp_path):
     assert main(_train_args(small_real, tmp_path, "straight", "--epochs", "2", "--limit", "64")) == 0
-    assert main(_train_args(small_real, tmp_path, "resumed", "--epochs", "1", "--limit", "64")) == 0
+    # a 2-epoch run stopped after its first epoch (4 steps of 16), as if killed, then resumed
+    assert main(_train_args(small_real, tmp_path, "resumed", "--epochs", "2", "--limit", "64", "--max-steps", "4")) == 0
     assert load_checkpoint(tmp_path / "resumed" / "last.pt")["epoch"] == 1
     assert main(_train_args(small_real, tmp_path, "resumed", "--epochs", "2", "--limit", "64", "--resume")) == 0
     a = load_checkpoint(tmp_path / "straight" / "last.pt")
