@@ -1,9 +1,18 @@
 """ferkit: facial emotion recognition — train, evaluate and run offline models (7 emotions).
 
-Importing ferkit never imports torch: the runtime (faces, recognizer) runs on onnxruntime alone.
+Importing ferkit never imports torch: the runtime (faces, recognizer, video) runs on onnxruntime alone.
+``ferkit.Recognizer`` is loaded lazily on first use.
 """
 
 from .emotions import EMOTIONS
 
 __version__ = "0.1.0"
-__all__ = ["EMOTIONS", "__version__"]
+__all__ = ["EMOTIONS", "Recognizer", "__version__"]
+
+
+def __getattr__(name: str):
+    if name == "Recognizer":
+        from .recognizer import Recognizer
+
+        return Recognizer
+    raise AttributeError(f"module 'ferkit' has no attribute {name!r}")
