@@ -72,7 +72,8 @@ def onnx_stats(path: Path) -> dict:
             out = shapes.get(n.output[0])
             macs += int(np.prod(inits[n.input[1]])) * (out[0] if out else 1)
     meta = {p.key: p.value for p in m.metadata_props}
-    # the traced batch is symbolic (dim 1 here), so macs is per image
+    # the traced batch is symbolic (dim 1 here): macs is per view; TTA runs every member on every view
+    macs *= {"none": 1, "flip": 2, "shift": 10}.get(meta.get("tta", "none"), 1)
     return {"params": params, "macs": macs, "size_mb": path.stat().st_size / 1e6, "meta": meta}
 
 
