@@ -106,6 +106,10 @@ def main() -> None:
     train = load_split(a.data, "train", progress=False)
     pub = load_split(a.data, "public", progress=False)
     pri = load_split(a.data, "private", progress=False)
+    from ferkit.data.audit import audit
+
+    aud = audit({"train": train, "public": pub, "private": pri})
+    n_blank = sum(v["blank"] for v in aud["splits"].values())
     clean = ~leaked_mask(pri, train)
     clean_pub = ~leaked_mask(pub, train)
     shipped = list_shipped()
@@ -229,24 +233,31 @@ def main() -> None:
                  f"Trained on the H100 in {seed['train_seconds'] / 60:.1f} min.\n")
         L.append(f"![seed learning curve]({(GPU / 'seed' / 'curves.png').relative_to(REPO)})\n")
     L.append("## Training recipe\n")
+    chosen = ens["path"][len(json.loads(meta.get("members", "[]"))) - 1]["members"] if ens else []
     L.append("`configs/default.yaml`: SGD-Nesterov (momentum 0.9, lr 0.05, weight decay 5e-4 on weights), "
              "cosine schedule with 2 warm-up epochs, batch 128, label smoothing 0.1, EMA of weights (0.999), "
              "augmentation on batched tensors (flip, rotation ±15°, scale 0.85–1.15, shift ±10%, "
              "brightness/contrast ±30%, random erasing p=0.5), selection on PublicTest each epoch. To reproduce "
              "one member: `ferkit train --config configs/default.yaml --data ../shared/fer2013 --seed N --epochs E "
-             "--amp --channels-last` (E and N per the table above), then `python scripts/ensemble.py ...` and "
-             "`ferkit export ... --tta ... --temperature auto --calib-data ../shared/fer2013 --half-weights`.\n")
+             "--amp --channels-last --name fmN` (E and N per the table above; `scripts/gpu_session.sh` ran them), then "
+             "`python scripts/ensemble.py --data ../shared/fer2013 --tta flip --max-members 5 runs/*/best.pt` and "
+             f"`ferkit export {' '.join(f'runs/{m}/best.pt' for m in chosen)} --out ferkit-default.onnx "
+             f"--tta {meta.get('tta')} --temperature auto --calib-data ../shared/fer2013 "
+             "--parity-data ../shared/fer2013 --half-weights`, then `python scripts/model_card.py`.\n")
     L.append("CPU: the same recipe runs on CPU (`--device cpu`); on this 2-core machine `fernet_m` trains at "
              "the speed in `benchmarks/RESULTS-train.md`, so one 80-epoch member takes hours, not the 90 "
              "minutes the product aims at. Not yet met: see Known limitations.\n")
     L.append("## Known limitations\n")
+    weakest = min(EMOTIONS, key=lambda e: d["report"]["per_class"][e]["recall"])
     L.append("- FER2013 is research data (ICML 2013 challenge); its licence does not clearly allow commercial "
              "use. The weights are trained on it; the images are not shipped.\n"
              "- Dataset bias: web images from Google searches, mostly frontal, young adults; skin tones, ages and "
              "head poses outside that range are less accurate. Labels are noisy (human accuracy ~65±5%); "
-             "the audit finds 57 duplicate groups with conflicting labels and 13 blank images.\n"
-             "- `disgust` has 436 training images (1.5%): its recall is the weakest; fear/sad/angry are confused "
-             "with each other (table above).\n"
+             f"the audit (`ferkit data audit`) finds {aud['label_conflicts']} groups of identical images with "
+             f"conflicting labels and {n_blank} blank images across the three splits.\n"
+             f"- `disgust` has {train.counts()['disgust']} training images "
+             f"({100 * train.counts()['disgust'] / len(train):.1f}%); the weakest recall is "
+             f"`{weakest}` ({d['report']['per_class'][weakest]['recall']:.3f}); see the confusions above.\n"
              "- Accuracy on 48x48 crops from FER2013 does not transfer one-to-one to crops from a face detector "
              "on real photos: crop margins and alignment matter (see the runtime docs).\n"
              "- Training of the shipped members used a lent GPU; a CPU-only run of the full recipe has not been "
