@@ -37,8 +37,11 @@ SIZE = (640, 480)
 FPS = 30.0
 
 
-def engine(detector: str, model: str = "default") -> Recognizer:
-    return Recognizer(model=model, detector=detector, min_face=MIN_FACE, max_side=DETECT_SIZE)
+MODEL = "fast"  # what `ferkit video` / `ferkit webcam` use by default; --model changes it
+
+
+def engine(detector: str, model: str | None = None) -> Recognizer:
+    return Recognizer(model=model or MODEL, detector=detector, min_face=MIN_FACE, max_side=DETECT_SIZE)
 
 
 def faces_for(n: int) -> list:
@@ -119,9 +122,12 @@ def main() -> int:
     ap.add_argument("--short-minutes", type=float, default=1.0)
     ap.add_argument("--rss-fps", type=float, default=10.0, help="frame rate of the RSS clips (320x240)")
     ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--model", default="fast", help="shipped model name or .onnx (default fast, as ferkit video)")
     ap.add_argument("--write", help="also save the tables (with command and date) to this markdown file")
     ap.add_argument("--rss-child", nargs=3, type=float, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    global MODEL
+    MODEL = a.model
     if a.rss_child:
         rss_child(a.rss_child[0], a.rss_child[1], int(a.rss_child[2]))
         return 0
@@ -133,7 +139,7 @@ def main() -> int:
              f"machine: {platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} core(s) "
              f"used of {os.cpu_count()}, load average before start {os.getloadavg()[0]:.2f} "
              f"(other jobs share these cores)",
-             f"video settings (the command's defaults): model default, detect on frames scaled to "
+             f"video settings (the command's defaults): model {MODEL}, detect on frames scaled to "
              f"{DETECT_SIZE} px, min face {MIN_FACE} px, smoothing 0.3 / hysteresis 0.1", ""]
     print("\n".join(lines), flush=True)
 
@@ -160,7 +166,8 @@ def main() -> int:
                "|---|---|---|---|---|---|"]
         print("\n".join(rss), flush=True)
         for minutes in (a.short_minutes, a.long_minutes):
-            out = subprocess.run([sys.executable, __file__, "--rss-child", str(minutes), str(a.rss_fps), "1"],
+            out = subprocess.run([sys.executable, __file__, "--model", a.model, "--rss-child", str(minutes),
+                                  str(a.rss_fps), "1"],
                                  capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             row = (f"| {minutes:g} min | {r['frames']} | {r['fps']:.1f} | {r['first_mb']:.0f} | "
