@@ -255,7 +255,8 @@ def main() -> None:
                  f"{ep_s:.0f} s per epoch including validation, so one 90-epoch member takes "
                  f"{90 * ep_s / 3600:.1f} h and the 3-member ensemble {3 * 90 * ep_s / 3600:.1f} h — far from the "
                  "90 minutes per member the product aims at (that needs about 40 epochs of `fernet_m` or a "
-                 "cheaper network; see `benchmarks/RESULTS-train.md`). Its checkpoints are not committed (31 MB each); `--resume` continues such a run where its `runs/` folder is.\n")
+                 "cheaper network; see `benchmarks/RESULTS-train.md`). Its checkpoints are not committed (31 MB each); "
+                 "`--resume` continues such a run where its `runs/` folder is.\n")
     L.append("## Known limitations\n")
     weakest = min(EMOTIONS, key=lambda e: d["report"]["per_class"][e]["recall"])
     L.append("- FER2013 is research data (ICML 2013 challenge); its licence does not clearly allow commercial "
