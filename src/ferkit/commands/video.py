@@ -136,6 +136,9 @@ def cmd_video(args) -> int:
               f"{rep.fps:.1f} fps; {len(tl.tracks)} track(s); {rep.rows} CSV row(s)")
         print("share of analysed frames per smoothed emotion:")
         print(tl.format_summary())
+        if not tl.tracks:
+            print(f"hint: faces smaller than --min-face {args.min_face} px are ignored (a speed default for "
+                  f"webcams); for small faces try --min-face 40", file=sys.stderr)
         for name, path in (("video", args.out), ("csv", args.csv), ("plot", args.plot), ("json", args.json)):
             if path:
                 print(f"{name}: {path}")
