@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Run on the lent GPU machine (device tool), from the repo root:
-#   bash scripts/gpu_session.sh BUDGET_SECONDS JOB [JOB ...]
+#   bash scripts/gpu_session.sh DEADLINE_SECONDS JOB [JOB ...]
 # Unpacks .devdata/fer2013-jpeg.npz, trains the jobs side by side (scripts/gpu_jobs.py), evaluates each
 # best.pt on PublicTest and PrivateTest (no TTA, flip, shift), and writes slim checkpoints, logs and
 # metrics as a split tarball into $OUT.
 set -u
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
-budget=$1; shift
+deadline=$1; shift  # seconds after which every run is stopped cleanly (0 = none)
 python3 scripts/devdata.py unpack .devdata/fer2013-jpeg.npz /tmp/fer2013.npz
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-python3 scripts/gpu_jobs.py --data /tmp/fer2013.npz --budget "$budget" --out runs ${PROBE:-} --deadline ${DEADLINE:-0} "$@"
+python3 scripts/gpu_jobs.py --data /tmp/fer2013.npz --out runs --deadline "$deadline" "$@"
 python3 - <<'PY'
 import glob, json, os, torch
 TTAS = os.environ.get("TTAS", "none flip shift").split()

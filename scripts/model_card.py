@@ -51,7 +51,7 @@ def onnx_stats(path: Path) -> dict:
     from onnx import numpy_helper, shape_inference
 
     m = onnx.load(str(path))
-    params = int(sum(np.prod(i.dims) for i in m.graph.initializer if not i.name.endswith("_fp16") or True))
+    params = int(sum(np.prod(i.dims) for i in m.graph.initializer))
     inferred = shape_inference.infer_shapes(m)
     shapes = {}
     for vi in list(inferred.graph.value_info) + list(inferred.graph.output) + list(inferred.graph.input):

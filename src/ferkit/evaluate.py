@@ -39,18 +39,6 @@ def predict_probs(
     return torch.cat(out).numpy() if out else np.zeros((0, 7), np.float32)
 
 
-@torch.no_grad()
-def predict_logits(model: nn.Module, images: np.ndarray, *, batch_size: int = 512,
-                   device: str | torch.device = "cpu", amp: bool = False) -> np.ndarray:
-    model = model.to(device).eval()
-    out = []
-    for i in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])).to(device).unsqueeze(1).float()
-        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=amp):
-            out.append(model(x).float().cpu())
-    return torch.cat(out).numpy()
-
-
 def evaluate(model: nn.Module, images: np.ndarray, labels: np.ndarray, **kw) -> dict:
     """Report dict (see ferkit.metrics.classification_report) for a model on uint8 images."""
     t0 = time.perf_counter()
@@ -60,18 +48,6 @@ def evaluate(model: nn.Module, images: np.ndarray, labels: np.ndarray, **kw) -> 
     rep["seconds"] = dt
     rep["images_per_second"] = len(images) / dt if dt > 0 else 0.0
     return rep
-
-
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Temperature minimising NLL on held-out logits (1-D search over log T)."""
-    lt = torch.from_numpy(logits).double()
-    y = torch.from_numpy(labels).long()
-    best = (float("inf"), 1.0)
-    for t in np.exp(np.linspace(np.log(0.3), np.log(5.0), 400)):
-        nll = float(torch.nn.functional.cross_entropy(lt / t, y))
-        if nll < best[0]:
-            best = (nll, float(t))
-    return best[1]
 
 
 def run_evaluation(
