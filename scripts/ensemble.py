@@ -23,14 +23,15 @@ from ferkit.models.tta import Predictor
 
 
 @torch.no_grad()
-def probs_of(path: str, images: np.ndarray, tta: str) -> np.ndarray:
-    m = model_from_checkpoint(path).to(memory_format=torch.channels_last)
+def probs_of(path: str, images: np.ndarray, tta: str, device: str = "cpu") -> np.ndarray:
+    m = model_from_checkpoint(path).to(device, memory_format=torch.channels_last)
     pred = Predictor(m, tta).eval()
     out = []
     for i in range(0, len(images), 256):
-        x = torch.from_numpy(images[i:i + 256]).unsqueeze(1).float().contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            out.append(pred(x).float())
+        x = torch.from_numpy(images[i:i + 256]).unsqueeze(1).float().to(device)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
+            out.append(pred(x).float().cpu())
     return torch.cat(out).numpy()
 
 

@@ -17,7 +17,7 @@ import sys
 
 def parse_job(spec):
     parts = spec.split(":")
-    over = dict(kv.split("=") for kv in parts[2].split(",")) if len(parts) > 2 and parts[2] else {}
+    over = dict(kv.split("=", 1) for kv in parts[2].split(",")) if len(parts) > 2 and parts[2] else {}
     return parts[0], parts[1], over
 
 

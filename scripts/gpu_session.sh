@@ -8,6 +8,14 @@ set -u
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 deadline=$1; shift  # seconds after which every run is stopped cleanly (0 = none)
 python3 scripts/devdata.py unpack .devdata/fer2013-jpeg.npz /tmp/fer2013.npz
+if [ -n "${SOFT:-}" ]; then  # the KD jobs need every training image's key in the soft-label file
+python3 - "$SOFT" <<'PY' || exit 1
+import sys, numpy as np
+from ferkit.data.softlabels import load_soft_labels
+with np.load("/tmp/fer2013.npz") as z:
+    print("soft labels:", load_soft_labels(sys.argv[1], z["train_images"]).shape, "all keys found")
+PY
+fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 scripts/gpu_jobs.py --data /tmp/fer2013.npz --out runs --deadline "$deadline" "$@"
 python3 - <<'PY'
@@ -20,7 +28,10 @@ for best in sorted(glob.glob("runs/*/best.pt")):
     run = os.path.dirname(best)
     for name, path in (("best", best),):
         ck = load_checkpoint(path)
-        atomic_torch_save(slim_checkpoint(ck), f"{run}/{name}-slim.pt")
+        slim = slim_checkpoint(ck)
+        # fp16 for the trip back (the device returns at most 64 MB); the shipped ONNX stores fp16 anyway
+        slim["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in slim["state_dict"].items()}
+        atomic_torch_save(slim, f"{run}/{name}-slim.pt")
     r = {}
     for split in ("public", "private"):
         for tta in TTAS:
@@ -35,6 +46,10 @@ for best in sorted(glob.glob("runs/*/best.pt")):
     print(os.path.basename(run), json.dumps(r), flush=True)
 json.dump(res, open("runs/summary.json", "w"), indent=2)
 PY
+# out-of-fold teacher targets from the fold models (jobs trained with folds=K,fold=k), if any
+oof=$(grep -l '"folds": [2-9]' runs/*/config.json 2>/dev/null | xargs -r -n1 dirname | sed 's|$|/best.pt|')
+if [ -n "$oof" ]; then python3 scripts/soft_labels.py --oof --device cuda --data /tmp/fer2013.npz \
+    --out runs/soft-labels-oof.npz $oof; fi
 rm -f runs/*/last.pt runs/*/best.pt runs/*/interrupted.pt
 tar czf /tmp/runs.tgz runs
 split -b 15M /tmp/runs.tgz "$OUT/runs.tgz.part-"

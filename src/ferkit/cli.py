@@ -43,6 +43,13 @@ def _add_train(sub):
     p.add_argument("--warmup-epochs", dest="warmup_epochs", type=float)
     p.add_argument("--label-smoothing", dest="label_smoothing", type=float)
     p.add_argument("--mixup", type=float, help="mixup Beta(alpha, alpha); 0 disables")
+    p.add_argument("--soft-labels", dest="soft_labels",
+                   help="teacher targets for distillation (scripts/soft_labels.py)")
+    p.add_argument("--kd-alpha", dest="kd_alpha", type=float, help="weight of the teacher targets (0..1)")
+    p.add_argument("--folds", type=int, help="split the training images into K folds by content hash ...")
+    p.add_argument("--fold", type=int, help="... and train without this one (out-of-fold teachers)")
+    p.add_argument("--model-arg", dest="model_args", action="append", metavar="KEY=VALUE",
+                   help="model constructor argument, e.g. --model-arg upsample=64 (repeatable)")
     p.add_argument("--class-weights", dest="class_weights", choices=["none", "balanced", "sqrt"])
     p.add_argument("--augment", choices=["strong", "flip", "none"])
     p.add_argument("--ema", type=float, help="EMA decay of weights per step; 0 disables")
@@ -69,8 +76,18 @@ def cmd_train(args) -> int:
     from .train import TrainConfig, train
 
     cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
-    skip = {"config", "resume", "func", "command", "verbose"}
+    skip = {"config", "resume", "func", "command", "verbose", "model_args"}
     changes = {k: v for k, v in vars(args).items() if k not in skip and v is not None}
+    if args.model_args:
+        import yaml
+
+        kw = dict(cfg.model_kwargs)
+        for item in args.model_args:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise SystemExit(f"--model-arg {item!r}: expected KEY=VALUE")
+            kw[key] = yaml.safe_load(value)
+        changes["model_kwargs"] = kw
     cfg = cfg.updated(changes)
     res = train(cfg, resume=args.resume)
     print(f"best {res['val_split']} accuracy {res['best_acc']:.4f}; {res['epochs_done']} epochs; "

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from .checkpoint import FORMAT, VERSION, atomic_torch_save, load_checkpoint
 from .data import has_split, load_split
 from .data.augment import AugmentConfig, augment_batch, mixup
+from .data.softlabels import fold_of, image_keys, load_soft_labels
 from .emotions import EMOTIONS, NUM_CLASSES
 from .models import count_params, create_model
 
@@ -52,6 +53,10 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.1
     mixup: float = 0.0  # Beta(alpha, alpha); 0 disables
+    soft_labels: str = ""  # knowledge distillation: teacher targets (scripts/soft_labels.py)
+    kd_alpha: float = 0.0  # target = (1 - kd_alpha) * one-hot + kd_alpha * teacher
+    folds: int = 0  # > 1: train without fold `fold` of the training images (out-of-fold teachers)
+    fold: int = 0
     class_weights: str = "none"  # none | balanced | sqrt
     augment: str = "strong"  # strong | flip | none
     ema: float = 0.999  # EMA decay per step; 0 disables
@@ -178,6 +183,7 @@ def train_one_epoch(
     *,
     ema: EMA | None = None,
     class_weights: torch.Tensor | None = None,
+    soft_targets: torch.Tensor | None = None,
     device: torch.device,
     bar=None,
 ) -> tuple[dict, int]:
@@ -199,7 +205,11 @@ def train_one_epoch(
         x = images[idx.to(images.device)].to(device, non_blocking=True).unsqueeze(1).float()
         y = labels[idx.to(labels.device)].to(device, non_blocking=True)
         x = augment_batch(x, aug, gen if device.type == "cpu" else None)
-        x, target = mixup(x, y, cfg.mixup, NUM_CLASSES)
+        target = F.one_hot(y, NUM_CLASSES).float()
+        if soft_targets is not None and cfg.kd_alpha > 0:
+            teacher = soft_targets[idx.to(soft_targets.device)].to(device, non_blocking=True)
+            target = (1 - cfg.kd_alpha) * target + cfg.kd_alpha * teacher
+        x, target = mixup(x, target, cfg.mixup)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         if cfg.schedule != "plateau":
@@ -302,6 +312,12 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict:
         val_split = "public" if has_split(cfg.data, "public") else "test"
     train_ds = load_split(cfg.data, cfg.train_split, skip_unknown=cfg.skip_unknown, progress=cfg.progress)
     val_ds = load_split(cfg.data, val_split, skip_unknown=cfg.skip_unknown, progress=cfg.progress)
+    if cfg.folds > 1:
+        if not 0 <= cfg.fold < cfg.folds:
+            raise ValueError(f"fold {cfg.fold} is not in 0..{cfg.folds - 1}")
+        keep = fold_of(image_keys(train_ds.images), cfg.folds) != cfg.fold
+        train_ds = train_ds.subset(np.flatnonzero(keep))
+        log(f"fold {cfg.fold} of {cfg.folds} held out: training on {len(train_ds)} images")
     if cfg.limit:
         rng = np.random.default_rng(cfg.seed)
         train_ds = train_ds.subset(np.sort(rng.permutation(len(train_ds))[: cfg.limit]))
@@ -339,6 +355,12 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict:
     x_val = torch.from_numpy(val_ds.images)
     y_val = torch.from_numpy(val_ds.labels)
     cw = class_weight_tensor(train_ds.labels, cfg.class_weights)
+    soft = None
+    if cfg.kd_alpha > 0:
+        if not cfg.soft_labels:
+            raise ValueError("kd_alpha > 0 needs soft_labels (a file made by scripts/soft_labels.py)")
+        soft = torch.from_numpy(load_soft_labels(cfg.soft_labels, train_ds.images)).to(data_dev)
+        log(f"distilling from {cfg.soft_labels} (kd_alpha {cfg.kd_alpha})")
     steps_per_epoch = len(y_train) // cfg.batch_size if len(y_train) >= cfg.batch_size else 1
     (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     log(f"model {cfg.model} ({count_params(model):,} params) on {device}; train {len(y_train)} images "
@@ -372,7 +394,8 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict:
                 bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step",
                            file=sys.stderr, dynamic_ncols=True, leave=False)
             stats, step = train_one_epoch(model, optimizer, x_train, y_train, cfg, epoch, step, steps_per_epoch,
-                                          ema=ema, class_weights=cw, device=device, bar=bar)
+                                          ema=ema, class_weights=cw, soft_targets=soft,
+                                          device=device, bar=bar)
             if bar is not None:
                 bar.close()
                 bar = None

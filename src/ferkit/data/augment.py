@@ -96,9 +96,8 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator | No
     return x
 
 
-def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, num_classes: int, gen: torch.Generator | None = None):
-    """Mixup: returns mixed inputs and soft targets (B, num_classes)."""
-    target = F.one_hot(y, num_classes).to(x.dtype)
+def mixup(x: torch.Tensor, target: torch.Tensor, alpha: float, gen: torch.Generator | None = None):
+    """Mixup of inputs and their (B, num_classes) target distributions; alpha <= 0 returns them as they are."""
     if alpha <= 0:
         return x, target
     lam = float(torch.distributions.Beta(alpha, alpha).sample())
