@@ -49,7 +49,7 @@ PY
 # out-of-fold teacher targets from the fold models (jobs trained with folds=K,fold=k), if any
 oof=$(grep -l '"folds": [2-9]' runs/*/config.json 2>/dev/null | xargs -r -n1 dirname | sed 's|$|/best.pt|')
 if [ -n "$oof" ]; then python3 scripts/soft_labels.py --oof --device cuda --data /tmp/fer2013.npz \
-    --out runs/soft-labels-oof.npz $oof; fi
+    --out runs/soft-labels-oof.npz $oof && for r in $oof; do rm -f "$(dirname "$r")/best-slim.pt"; done; fi
 rm -f runs/*/last.pt runs/*/best.pt runs/*/interrupted.pt
 tar czf /tmp/runs.tgz runs
 split -b 15M /tmp/runs.tgz "$OUT/runs.tgz.part-"

@@ -176,3 +176,25 @@ def test_import_ferkit_does_not_import_torch():
            "print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_export_int8_weights_quarter_size_same_answers(trained, small_real, tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    from ferkit.data import load_split
+
+    sizes, probs = {}, {}
+    imgs = load_split(small_real, "private").images[:, None].astype(np.float32)
+    for w in ("float32", "int8"):
+        out = tmp_path / f"{w}.onnx"
+        assert main(["export", str(trained / "best.pt"), "--out", str(out), "--weights", w,
+                     "--parity-data", str(small_real)]) == 0
+        sizes[w] = out.stat().st_size
+        sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        probs[w] = sess.run(["probs"], {"pixels": imgs})[0]
+        meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+        assert meta["weights_storage"].startswith(w)
+    assert sizes["int8"] < sizes["float32"] / 3.5
+    assert np.abs(probs["int8"] - probs["float32"]).max() < 0.05
+    assert (probs["int8"].argmax(1) == probs["float32"].argmax(1)).mean() >= 0.97

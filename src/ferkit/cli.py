@@ -140,8 +140,10 @@ def _add_export(sub):
     p.add_argument("--calib-data", help="dataset for temperature fitting (split public)")
     p.add_argument("--parity-data", help="dataset whose private split is used for the torch/ONNX parity check")
     p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--half-weights", action="store_true",
-                   help="store weights as float16 in the file (half the size; runs in float32)")
+    p.add_argument("--weights", choices=["float32", "float16", "int8"], default="float32",
+                   help="how weights are stored in the file: float16 halves the size, int8 (per-channel) "
+                        "quarters it; inference runs in float32 either way")
+    p.add_argument("--half-weights", action="store_true", help="same as --weights float16")
     p.set_defaults(func=cmd_export)
 
 
@@ -151,7 +153,8 @@ def cmd_export(args) -> int:
 
     t = args.temperature if args.temperature == "auto" else float(args.temperature)
     res = export_onnx(args.checkpoints, args.out, tta=args.tta, temperature=t, calib_data=args.calib_data,
-                      parity_data=args.parity_data, opset=args.opset, half_weights=args.half_weights)
+                      parity_data=args.parity_data, opset=args.opset, half_weights=args.half_weights,
+                      weights=args.weights)
     print(json.dumps({k: v for k, v in res.items() if k != "fitted"} | {"fitted": res["fitted"]}, indent=2))
     return 0
 
