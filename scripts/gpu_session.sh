@@ -3,7 +3,11 @@
 #   bash scripts/gpu_session.sh DEADLINE_SECONDS JOB [JOB ...]
 # Unpacks .devdata/fer2013-jpeg.npz, trains the jobs side by side (scripts/gpu_jobs.py), evaluates each
 # best.pt on PublicTest and PrivateTest (no TTA, flip, shift), and writes slim checkpoints, logs and
-# metrics as a split tarball into $OUT.
+# metrics as a split tarball into $OUT. Slim checkpoints come back in float16 (the return is capped at 64 MB).
+# Env: SOFT=FILE checks that every training image has a target in that soft-label file before the KD jobs
+# start; TTAS="none flip" limits the evaluation views. Fold jobs (folds=K,fold=k) are turned into
+# runs/soft-labels-oof.npz (scripts/soft_labels.py --oof) and their checkpoints are not returned.
+# The working tree that travels is capped at 64 MiB: move the shipped ONNX files aside while calling.
 set -u
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 deadline=$1; shift  # seconds after which every run is stopped cleanly (0 = none)

@@ -4,7 +4,8 @@
 
 Every accuracy here is measured now, by onnxruntime on the shipped file, fed PrivateTest/PublicTest
 pixels exactly as the contract says. Training facts (hardware, wall time, seeds, per-member scores)
-come from results/gpu-h100-2026-11-25 (written by scripts/gpu_session.sh) and results/ensemble-*.json.
+come from results/gpu-h100-2026-11-25* (written by scripts/gpu_session.sh), results/cpu-2core-* and
+results/ensemble-*.json.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from ferkit.weights import list_shipped
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"
-GPU = RESULTS / "gpu-h100-2026-11-25"
+GPU_DIRS = [RESULTS / "gpu-h100-2026-11-25", RESULTS / "gpu-h100-2026-11-25-s2"]
+GPU = GPU_DIRS[0]
+CPU_RUN = RESULTS / "cpu-2core-2026-11-25-e40"  # one member trained end to end on this machine's 2 cores
 
 
 def run_onnx(path: Path, images: np.ndarray, threads: int = 2) -> tuple[np.ndarray, np.ndarray | None, float]:
@@ -51,15 +54,16 @@ def onnx_stats(path: Path) -> dict:
     from onnx import numpy_helper, shape_inference
 
     m = onnx.load(str(path))
-    params = int(sum(np.prod(i.dims) for i in m.graph.initializer))
+    # parameters: weights (a per-channel int8 scale is storage, not a parameter)
+    params = int(sum(np.prod(i.dims) for i in m.graph.initializer if not i.name.endswith("_scale")))
     inferred = shape_inference.infer_shapes(m)
     shapes = {}
     for vi in list(inferred.graph.value_info) + list(inferred.graph.output) + list(inferred.graph.input):
         shapes[vi.name] = [d.dim_value if d.dim_value else 1 for d in vi.type.tensor_type.shape.dim]
     inits = {i.name: numpy_helper.to_array(i).shape for i in m.graph.initializer}
-    # weights may be stored as float16 + Cast: map cast outputs to their shapes
+    # weights may be stored as float16 + Cast, or int8 + Cast + Mul(scale): follow them to the float weight
     for n in m.graph.node:
-        if n.op_type == "Cast" and n.input[0] in inits:
+        if n.op_type in ("Cast", "Mul") and n.input[0] in inits:
             inits[n.output[0]] = inits[n.input[0]]
     macs = 0
     for n in m.graph.node:
@@ -77,17 +81,33 @@ def onnx_stats(path: Path) -> dict:
     return {"params": params, "macs": macs, "size_mb": path.stat().st_size / 1e6, "meta": meta}
 
 
+def _run_record(d: Path) -> dict:
+    cfg = json.loads((d / "config.json").read_text())
+    hist = list(csv.DictReader(open(d / "metrics.csv")))
+    kind = "plain"
+    if cfg.get("folds", 0) > 1:
+        kind = f"fold {cfg['fold']}/{cfg['folds']} (OOF teacher)"
+    elif cfg.get("kd_alpha", 0) > 0:
+        src = "out-of-fold" if "oof" in cfg.get("soft_labels", "") else "in-sample 8-model"
+        kind = f"KD {cfg['kd_alpha']:g}, {src} teacher"
+    if cfg.get("model_kwargs"):
+        kind += ", " + ", ".join(f"{k}={v}" for k, v in cfg["model_kwargs"].items())
+    r = {"model": cfg["model"], "seed": cfg["seed"], "epochs": len(hist), "planned": cfg["epochs"],
+         "kind": kind, "dir": d,
+         "train_seconds": sum(float(h["train_seconds"]) for h in hist),
+         "wall_seconds": sum(float(h["train_seconds"]) + float(h["val_seconds"]) for h in hist),
+         "train_ips": float(np.mean([float(h["train_images_per_s"]) for h in hist])),
+         "best_public": max(float(h["val_acc"]) for h in hist)}
+    for rep in d.glob("eval-*/report.json"):
+        r[rep.parent.name[5:]] = json.loads(rep.read_text())["accuracy"]
+    return r
+
+
 def gpu_runs() -> dict:
     rows = {}
-    for d in sorted(p for p in GPU.iterdir() if p.is_dir()):
-        cfg = json.loads((d / "config.json").read_text())
-        hist = list(csv.DictReader(open(d / "metrics.csv")))
-        r = {"model": cfg["model"], "seed": cfg["seed"], "epochs": len(hist),
-             "train_seconds": sum(float(h["train_seconds"]) for h in hist),
-             "best_public": max(float(h["val_acc"]) for h in hist)}
-        for rep in d.glob("eval-*/report.json"):
-            r[rep.parent.name[5:]] = json.loads(rep.read_text())["accuracy"]
-        rows[d.name] = r
+    for g in GPU_DIRS:
+        for d in sorted(p for p in g.iterdir() if p.is_dir()):
+            rows[d.name] = _run_record(d)
     return rows
 
 
@@ -141,9 +161,12 @@ def main() -> None:
 
     d = measured["default"]
     meta = d["stats"]["meta"]
-    fm = [r for n, r in runs.items() if r["model"] == "fernet_m"]
+    fm = [r for n, r in runs.items() if r["model"] == "fernet_m" and r["kind"] == "plain"]
     single = np.array([r["private-none"] for r in fm])
+    single_flip = np.array([r["private-flip"] for r in fm])
     single_shift = np.array([r["private-shift"] for r in fm])
+    kd = [r for r in runs.values() if r["kind"].startswith("KD") and r["model"] == "fernet_m"]
+    cpu = _run_record(CPU_RUN) if (CPU_RUN / "metrics.csv").exists() else None
     seed = runs.get("seed", {})
     L = []
     L.append("# Model card — ferkit shipped models\n")
@@ -174,22 +197,38 @@ def main() -> None:
              "73.28% (Khaireddin & Chen 2021), ResNet18 with tricks 73.70%, Residual Masking Network 74.14%; "
              "ensembles: Pramerdorfer & Kampel 75.2%, RMN + 6 CNNs 76.82%.\n")
     L.append("## Single models and seed variance\n")
-    L.append(f"`fernet_m` (VGG-BN 48-96-192-384, 2.64 M params), {len(fm)} seeds, each selected on PublicTest: "
-             f"PrivateTest **{fmt_pct(single.mean())} ± {100 * single.std(ddof=1):.2f}** (mean ± sd, no TTA; "
-             f"min {fmt_pct(single.min())}, max {fmt_pct(single.max())}); with the 10-view shift TTA "
-             f"{fmt_pct(single_shift.mean())} ± {100 * single_shift.std(ddof=1):.2f}.\n")
-    L.append("| run | model | seed | epochs | GPU train time | best PublicTest | PrivateTest | Private (flip) "
-             "| Private (shift) |")
-    L.append("|---|---|---|---|---|---|---|---|---|")
-    for n, r in runs.items():
-        L.append(f"| {n} | {r['model']} | {r['seed']} | {r['epochs']} | {r['train_seconds'] / 60:.1f} min "
-                 f"| {fmt_pct(r['best_public'])} | {fmt_pct(r['private-none'])} | {fmt_pct(r['private-flip'])} "
-                 f"| {fmt_pct(r['private-shift'])} |")
+    L.append(f"`fernet_m` (VGG-BN 48-96-192-384, 2.64 M params, `configs/default.yaml`), {len(fm)} seeds, each "
+             f"selected on PublicTest. PrivateTest, mean ± sd over seeds (min–max):\n")
+    L.append("| test-time views | PrivateTest |")
+    L.append("|---|---|")
+    for label, arr in (("none (1 view)", single), ("flip (2 views)", single_flip), ("shift (10 views)", single_shift)):
+        L.append(f"| {label} | **{fmt_pct(arr.mean())} ± {100 * arr.std(ddof=1):.2f}** "
+                 f"({fmt_pct(arr.min())}–{fmt_pct(arr.max())}) |")
     L.append("")
-    L.append("Members were trained side by side (2–4 runs at once) on one NVIDIA H100 lent for the session, "
-             "with `scripts/gpu_session.sh` (bf16 autocast, channels-last); the time column is each run's own "
-             "wall time while sharing the GPU. Per-run logs, `metrics.csv`, configs and curves are in "
-             f"`{GPU.relative_to(REPO)}/`.\n")
+    L.append("One network with flip or shift views is above the 72% single-model bar on every seed; without "
+             f"test-time views it reaches 72% on {int((single >= 0.72).sum())} of {len(fm)} seeds only.\n")
+    if kd:
+        kd_none = np.array([r["private-none"] for r in kd])
+        L.append(f"Distilled `fernet_m` students ({len(kd)} runs, teacher = averaged probabilities of 8 trained "
+                 f"members or of 4 out-of-fold models, `scripts/soft_labels.py`): PrivateTest without views "
+                 f"{fmt_pct(kd_none.mean())} ± {100 * kd_none.std(ddof=1):.2f} — no gain over plain training "
+                 "on this data (table below).\n")
+    L.append("All runs, each selected on PublicTest (time = the run's own wall time while sharing the GPU):\n")
+    L.append("| run | model | variant | seed | epochs | GPU train time | best PublicTest | PrivateTest "
+             "| Private (flip) | Private (shift) |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|")
+    for n, r in runs.items():
+        ep = f"{r['epochs']}" + (f" of {r['planned']} (stopped at the call's deadline)" if r["epochs"] < r["planned"]
+                                 else "")
+        L.append(f"| {n} | {r['model']} | {r['kind']} | {r['seed']} | {ep} | {r['train_seconds'] / 60:.1f} min "
+                 f"| {fmt_pct(r['best_public'])} | {fmt_pct(r['private-none'])} | {fmt_pct(r['private-flip'])} "
+                 f"| {fmt_pct(r['private-shift']) if 'private-shift' in r else 'n/a'} |")
+    L.append("")
+    L.append("Runs were trained side by side (2–8 at once) on one NVIDIA H100 lent for the session, "
+             "with `scripts/gpu_session.sh` (bf16 autocast, channels-last). Per-run logs, `metrics.csv`, configs, "
+             "curves and evaluation reports are in " + ", ".join(f"`{g.relative_to(REPO)}/`" for g in GPU_DIRS)
+             + ". Runs stopped at a deadline did not finish their cosine schedule and score lower; the 8-at-once "
+             "call was slower per run than planned.\n")
     if ens:
         L.append("## Ensemble selection\n")
         L.append(f"Greedy forward selection on PublicTest (`scripts/ensemble.py`, TTA {ens['tta']}); PrivateTest "
@@ -199,6 +238,16 @@ def main() -> None:
         for step in ens["path"]:
             L.append(f"| {' + '.join(step['members'])} | {fmt_pct(step['public'])} | {fmt_pct(step['private'])} |")
         L.append("")
+        n_ship = len(json.loads(meta.get("members", "[]")))
+        best = max(range(len(ens["path"])), key=lambda i: ens["path"][i]["public"])
+        L.append(f"Candidates: the {len(ens['members'])} runs in `results/ensemble-selection.log` (bf16 inference "
+                 "there; the shipped fp32 graph is what the headline measures). ")
+        if best + 1 != n_ship:
+            gain = ens["path"][best]["public"] - ens["path"][n_ship - 1]["public"]
+            L.append(f"The best PublicTest score is at {best + 1} members; `default` ships the first {n_ship}: "
+                     f"{best + 1 - n_ship} more member(s) add {100 * gain:.2f} points on PublicTest "
+                     f"({round(gain * len(pub))} of {len(pub)} images) for {100 * (best + 1 - n_ship) / n_ship:.0f}% "
+                     "more compute per face, which we judged not worth it for a runtime that also serves video.\n")
     L.append("## Per-class results of `default` on PrivateTest\n")
     L.append("| class | precision | recall | F1 | support |")
     L.append("|---|---|---|---|---|")
@@ -234,29 +283,39 @@ def main() -> None:
         L.append(f"![seed learning curve]({(GPU / 'seed' / 'curves.png').relative_to(REPO)})\n")
     L.append("## Training recipe\n")
     chosen = ens["path"][len(json.loads(meta.get("members", "[]"))) - 1]["members"] if ens else []
+    storage = meta.get("weights_storage", "float32").split()[0]
     L.append("`configs/default.yaml`: SGD-Nesterov (momentum 0.9, lr 0.05, weight decay 5e-4 on weights), "
              "cosine schedule with 2 warm-up epochs, batch 128, label smoothing 0.1, EMA of weights (0.999), "
              "augmentation on batched tensors (flip, rotation ±15°, scale 0.85–1.15, shift ±10%, "
              "brightness/contrast ±30%, random erasing p=0.5), selection on PublicTest each epoch. To reproduce "
              "one member: `ferkit train --config configs/default.yaml --data ../shared/fer2013 --seed N --epochs E "
-             "--amp --channels-last --name fmN` (E and N per the table above; `scripts/gpu_session.sh` ran them), then "
-             "`python scripts/ensemble.py --data ../shared/fer2013 --tta flip --max-members 5 runs/*/best.pt` and "
+             "--name fmN` (E and N per the table above; `scripts/gpu_session.sh` ran them), then "
+             "`python scripts/ensemble.py --data ../shared/fer2013 --tta flip --max-members 9 runs/*/best.pt` and "
              f"`ferkit export {' '.join(f'runs/{m}/best.pt' for m in chosen)} --out ferkit-default.onnx "
              f"--tta {meta.get('tta')} --temperature auto --calib-data ../shared/fer2013 "
-             "--parity-data ../shared/fer2013 --half-weights`, then `python scripts/model_card.py`.\n")
-    cpu = RESULTS / "cpu-2core-2026-11-25" / "metrics.csv"
-    if cpu.exists():
-        rows = list(csv.DictReader(open(cpu)))
+             f"--parity-data ../shared/fer2013 --weights {storage}`, then `python scripts/model_card.py`. "
+             f"Weight storage: `default` {meta.get('weights_storage')}; `fast` "
+             f"{measured['fast']['stats']['meta'].get('weights_storage') if 'fast' in measured else 'n/a'} "
+             "(per model, the smallest storage that lost nothing on PublicTest when both were exported).\n")
+    per_epoch = RESULTS / "cpu-2core-2026-11-25" / "metrics.csv"
+    if per_epoch.exists():
+        rows = list(csv.DictReader(open(per_epoch)))
         ep_s = float(np.mean([float(r["train_seconds"]) + float(r["val_seconds"]) for r in rows]))
         ips = float(np.mean([float(r["train_images_per_s"]) for r in rows]))
-        L.append(f"CPU: the same recipe runs on CPU. Measured on this machine's 2 cores (`ferkit train --config "
+        L.append(f"CPU, per epoch: measured on this machine's 2 cores (`ferkit train --config "
                  f"configs/default.yaml --data ../shared/fer2013 --seed 6 --epochs 90 --max-steps 448`, "
                  f"bf16 + channels-last, `results/cpu-2core-2026-11-25/`): {ips:.0f} training images/s, "
-                 f"{ep_s:.0f} s per epoch including validation, so one 90-epoch member takes "
-                 f"{90 * ep_s / 3600:.1f} h and the 3-member ensemble {3 * 90 * ep_s / 3600:.1f} h — far from the "
-                 "90 minutes per member the product aims at (that needs about 40 epochs of `fernet_m` or a "
-                 "cheaper network; see `benchmarks/RESULTS-train.md`). Its checkpoints are not committed (31 MB each); "
-                 "`--resume` continues such a run where its `runs/` folder is.\n")
+                 f"{ep_s:.0f} s per epoch including validation, so a 90-epoch member like the shipped ones takes "
+                 f"{90 * ep_s / 3600:.1f} h on CPU and the 3-member ensemble {3 * 90 * ep_s / 3600:.1f} h.\n")
+    if cpu is not None:
+        L.append(f"CPU, end to end: one member trained on the 2 cores with the same recipe shortened to "
+                 f"{cpu['planned']} epochs (`ferkit train --config configs/default.yaml --data ../shared/fer2013 "
+                 f"--epochs {cpu['planned']} --seed {cpu['seed']}`, `{CPU_RUN.relative_to(REPO)}/`): "
+                 f"**{cpu['wall_seconds'] / 60:.0f} min** of training and validation "
+                 f"({cpu['train_ips']:.0f} images/s), "
+                 f"best PublicTest {fmt_pct(cpu['best_public'])}, PrivateTest **{fmt_pct(cpu['private-none'])}** "
+                 f"without views and {fmt_pct(cpu['private-flip'])} with flip. A shorter schedule is the price "
+                 "of the 90-minute budget; compare the GPU members' 60–110 epochs above.\n")
     L.append("## Known limitations\n")
     weakest = min(EMOTIONS, key=lambda e: d["report"]["per_class"][e]["recall"])
     L.append("- FER2013 is research data (ICML 2013 challenge); its licence does not clearly allow commercial "
@@ -270,8 +329,10 @@ def main() -> None:
              f"`{weakest}` ({d['report']['per_class'][weakest]['recall']:.3f}); see the confusions above.\n"
              "- Accuracy on 48x48 crops from FER2013 does not transfer one-to-one to crops from a face detector "
              "on real photos: crop margins and alignment matter (see the runtime docs).\n"
-             "- The shipped members were trained on a lent GPU; on 2 CPU cores the recipe is measured per epoch "
-             "(above), not yet run end to end.\n")
+             "- The shipped members were trained on a lent GPU; on 2 CPU cores one shortened member was run end "
+             "to end (above), the full-length recipe only per epoch.\n"
+             "- Below the targets we set ourselves: the shipped ensemble is under 74% on PrivateTest and a single "
+             "network without test-time views averages under 72%.\n")
     Path(a.out).write_text("\n".join(L))
     print("\n".join(L[:20]))
     print(f"wrote {a.out} in {time.time() - t_start:.0f}s")
