@@ -52,37 +52,32 @@ def fit_ensemble_temperature(logits: torch.Tensor, labels: np.ndarray) -> tuple[
     return float(grid[i]), nll(1.0), float(vals[i])
 
 
-def fp16_weights(model, min_elements: int = 1024):
-    """Store large float32 initializers as float16 followed by a Cast to float32: half the file size;
-    onnxruntime folds the casts at load time, so inference still runs in float32."""
+def compress_weights(model, mode: str, min_elements: int = 1024):
+    """Store large float32 initializers compactly, each followed by nodes that rebuild the float32 tensor
+    under its original name; onnxruntime folds those nodes at load time, so inference runs in float32.
+
+    - ``float16``: float16 + Cast (half the size).
+    - ``int8``: conv (O, I, kh, kw) and Gemm weights as int8 with one float32 scale per output channel
+      (symmetric, scale = max|w| / 127) + Cast + Mul: a quarter of the size, at most half a quantisation
+      step of error per weight; other large tensors as float16.
+    """
     import onnx
     from onnx import helper, numpy_helper
 
-    graph = model.graph
-    new_inits, casts = [], []
-    for init in graph.initializer:
-        arr = numpy_helper.to_array(init)
-        if arr.dtype == np.float32 and arr.size >= min_elements:
-            half = numpy_helper.from_array(arr.astype(np.float16), init.name + "_fp16")
-            new_inits.append(half)
-            casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT))
-        else:
-            new_inits.append(init)
-    del graph.initializer[:]
-    graph.initializer.extend(new_inits)
-    nodes = list(graph.node)
-    del graph.node[:]
-    graph.node.extend(casts + nodes)
-    return model
+    def as_half(init, arr):
+        half = numpy_helper.from_array(arr.astype(np.float16), init.name + "_fp16")
+        return [half], [helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT)]
 
-
-def int8_weights(model, min_elements: int = 1024):
-    """Store large conv/linear weights as int8 with one float32 scale per output channel (symmetric,
-    scale = max|w| / 127), followed by Cast + Mul back to float32: a quarter of the float32 size.
-    onnxruntime folds Cast and Mul at load time, so inference runs in float32 on the dequantised weights;
-    the error is at most half a quantisation step per weight. Other large initializers go to float16."""
-    import onnx
-    from onnx import helper, numpy_helper
+    def as_int8(init, arr):
+        flat = arr.reshape(arr.shape[0], -1)
+        scale = np.abs(flat).max(1) / 127.0
+        scale[scale == 0] = 1.0
+        q = np.clip(np.round(flat / scale[:, None]), -127, 127).astype(np.int8).reshape(arr.shape)
+        qi = numpy_helper.from_array(q, init.name + "_int8")
+        si = numpy_helper.from_array(scale.astype(np.float32).reshape((arr.shape[0],) + (1,) * (arr.ndim - 1)),
+                                     init.name + "_scale")
+        return [qi, si], [helper.make_node("Cast", [qi.name], [init.name + "_f"], to=onnx.TensorProto.FLOAT),
+                          helper.make_node("Mul", [init.name + "_f", si.name], [init.name])]
 
     graph = model.graph
     new_inits, nodes_in = [], []
@@ -91,21 +86,9 @@ def int8_weights(model, min_elements: int = 1024):
         if arr.dtype != np.float32 or arr.size < min_elements:
             new_inits.append(init)
             continue
-        if arr.ndim in (2, 4):  # conv (O, I, kh, kw) or Gemm weight: per-row/channel scale over axis 0
-            flat = arr.reshape(arr.shape[0], -1)
-            scale = np.abs(flat).max(1) / 127.0
-            scale[scale == 0] = 1.0
-            q = np.clip(np.round(flat / scale[:, None]), -127, 127).astype(np.int8).reshape(arr.shape)
-            shape = (arr.shape[0],) + (1,) * (arr.ndim - 1)
-            qi = numpy_helper.from_array(q, init.name + "_int8")
-            si = numpy_helper.from_array(scale.astype(np.float32).reshape(shape), init.name + "_scale")
-            new_inits += [qi, si]
-            nodes_in.append(helper.make_node("Cast", [qi.name], [init.name + "_f"], to=onnx.TensorProto.FLOAT))
-            nodes_in.append(helper.make_node("Mul", [init.name + "_f", si.name], [init.name]))
-        else:
-            half = numpy_helper.from_array(arr.astype(np.float16), init.name + "_fp16")
-            new_inits.append(half)
-            nodes_in.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT))
+        inits, nodes = (as_int8 if mode == "int8" and arr.ndim in (2, 4) else as_half)(init, arr)
+        new_inits += inits
+        nodes_in += nodes
     del graph.initializer[:]
     graph.initializer.extend(new_inits)
     nodes = list(graph.node)
@@ -169,10 +152,8 @@ def export_onnx(
                       dynamic_axes={name: {0: "batch"} for name in ("pixels", "probs", "probs_uncalibrated")},
                       opset_version=opset, dynamo=False)
     model = onnx.load(str(tmp))
-    if weights == "float16":
-        model = fp16_weights(model)
-    elif weights == "int8":
-        model = int8_weights(model)
+    if weights != "float32":
+        model = compress_weights(model, weights)
     meta = {
         "ferkit_contract": CONTRACT,
         "labels": json.dumps(list(EMOTIONS)),
