@@ -97,6 +97,8 @@ def _run_record(d: Path) -> dict:
          "train_seconds": sum(float(h["train_seconds"]) for h in hist),
          "wall_seconds": sum(float(h["train_seconds"]) + float(h["val_seconds"]) for h in hist),
          "train_ips": float(np.mean([float(h["train_images_per_s"]) for h in hist])),
+         "median_epoch": float(np.median([float(h["train_seconds"]) + float(h["val_seconds"]) for h in hist])),
+         "max_epoch": max(float(h["train_seconds"]) + float(h["val_seconds"]) for h in hist),
          "best_public": max(float(h["val_acc"]) for h in hist)}
     for rep in d.glob("eval-*/report.json"):
         r[rep.parent.name[5:]] = json.loads(rep.read_text())["accuracy"]
@@ -312,6 +314,9 @@ def main() -> None:
                  f"{cpu['planned']} epochs (`ferkit train --config configs/default.yaml --data ../shared/fer2013 "
                  f"--epochs {cpu['planned']} --seed {cpu['seed']}`, `{CPU_RUN.relative_to(REPO)}/`): "
                  f"**{cpu['wall_seconds'] / 60:.0f} min** of training and validation "
+                 f"(median epoch {cpu['median_epoch']:.0f} s, "
+                 f"i.e. {cpu['planned'] * cpu['median_epoch'] / 60:.0f} min on an otherwise idle machine; the "
+                 f"slowest epoch, {cpu['max_epoch']:.0f} s, shared the cores with an ONNX export) "
                  f"({cpu['train_ips']:.0f} images/s), "
                  f"best PublicTest {fmt_pct(cpu['best_public'])}, PrivateTest **{fmt_pct(cpu['private-none'])}** "
                  f"without views and {fmt_pct(cpu['private-flip'])} with flip. A shorter schedule is the price "
