@@ -297,8 +297,7 @@ def main() -> None:
              f"--tta {meta.get('tta')} --temperature auto --calib-data ../shared/fer2013 "
              f"--parity-data ../shared/fer2013 --weights {storage}`, then `python scripts/model_card.py`. "
              f"Weight storage: `default` {meta.get('weights_storage')}; `fast` "
-             f"{measured['fast']['stats']['meta'].get('weights_storage') if 'fast' in measured else 'n/a'} "
-             "(per model, the smallest storage that lost nothing on PublicTest when both were exported).\n")
+             f"{measured['fast']['stats']['meta'].get('weights_storage') if 'fast' in measured else 'n/a'}.\n")
     per_epoch = RESULTS / "cpu-2core-2026-11-25" / "metrics.csv"
     if per_epoch.exists():
         rows = list(csv.DictReader(open(per_epoch)))
