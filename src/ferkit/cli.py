@@ -12,6 +12,9 @@ import logging
 import sys
 from pathlib import Path
 
+# ferkit.models.tta.TTA_MODES, spelled out so that the CLI starts without importing torch (a test checks it)
+TTA_CHOICES = ["none", "flip", "shift", "scale-rot"]
+
 
 def _need_torch(what: str):
     try:
@@ -57,7 +60,7 @@ def _add_train(sub):
     p.add_argument("--channels-last", dest="channels_last", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--train-split", dest="train_split")
     p.add_argument("--val-split", dest="val_split", help="selection split: auto|public|private|test")
-    p.add_argument("--eval-tta", dest="eval_tta", choices=["none", "flip", "shift"])
+    p.add_argument("--eval-tta", dest="eval_tta", choices=TTA_CHOICES)
     p.add_argument("--limit", type=int, help="train on a random subset of N images")
     p.add_argument("--val-limit", dest="val_limit", type=int)
     p.add_argument("--max-steps", dest="max_steps", type=int)
@@ -102,7 +105,7 @@ def _add_evaluate(sub):
     p.add_argument("checkpoint")
     p.add_argument("--data", required=True, help="dataset folder or fer2013.csv")
     p.add_argument("--split", default="private", help="private | public | test | train (default private)")
-    p.add_argument("--tta", default="none", choices=["none", "flip", "shift"])
+    p.add_argument("--tta", default="none", choices=TTA_CHOICES)
     p.add_argument("--out", help="output folder (default: next to the checkpoint)")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--amp", action="store_true", help="bf16 autocast")
@@ -135,7 +138,7 @@ def _add_export(sub):
     p = sub.add_parser("export", help="export checkpoint(s) to ONNX (an ensemble if several), with parity check")
     p.add_argument("checkpoints", nargs="+")
     p.add_argument("--out", required=True, help="output .onnx path")
-    p.add_argument("--tta", default="none", choices=["none", "flip", "shift"], help="views averaged inside the graph")
+    p.add_argument("--tta", default="none", choices=TTA_CHOICES, help="views averaged inside the graph")
     p.add_argument("--temperature", default="1.0", help="a number, or 'auto' to fit on --calib-data public split")
     p.add_argument("--calib-data", help="dataset for temperature fitting (split public)")
     p.add_argument("--parity-data", help="dataset whose private split is used for the torch/ONNX parity check")

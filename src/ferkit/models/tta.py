@@ -3,28 +3,76 @@ exactly what a published number used: raw pixels in, averaged calibrated probabi
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-TTA_MODES = ("none", "flip", "shift")
+# A view: (scale, rotation in degrees, dx px, dy px, mirror) -- one affine warp of the raw pixels, the same
+# family of warps the training augmentation draws from (border padding, bilinear).
+View = tuple[float, float, float, float, bool]
+VIEWS: dict[str, View] = {}
+for _m in (False, True):
+    _f = "m" if _m else ""
+    VIEWS[f"id{_f}"] = (1.0, 0.0, 0.0, 0.0, _m)
+    for _dx, _dy in ((-2, -2), (-2, 2), (2, -2), (2, 2)):
+        VIEWS[f"sh{_dx:+d}{_dy:+d}{_f}"] = (1.0, 0.0, _dx, _dy, _m)
+    for _s in (0.9, 1.1):
+        VIEWS[f"sc{_s}{_f}"] = (_s, 0.0, 0.0, 0.0, _m)
+    for _r in (-10.0, 10.0):
+        VIEWS[f"rot{_r:+.0f}{_f}"] = (1.0, _r, 0.0, 0.0, _m)
+
+_SHIFTS = [f"sh{dx:+d}{dy:+d}{m}" for dx, dy in ((-2, -2), (-2, 2), (2, -2), (2, 2)) for m in ("", "m")]
+_SCALE_ROT = [f"{v}{m}" for v in ("sc0.9", "sc1.1", "rot-10", "rot+10") for m in ("", "m")]
+TTA_SETS: dict[str, list[str]] = {
+    "none": ["id"],
+    "flip": ["id", "idm"],
+    "shift": ["id", "idm"] + _SHIFTS,  # a ten-crop that does not shrink the face
+    "scale-rot": ["id", "idm"] + _SCALE_ROT,  # 10 views: zoom 0.9/1.1 and rotation -10/+10 degrees, mirrored
+}
+TTA_MODES = tuple(TTA_SETS)
+TTA_VIEW_COUNT = {k: len(v) for k, v in TTA_SETS.items()}
+_GRIDS: dict[tuple, torch.Tensor] = {}
+
+
+def _grid(view: View, h: int, w: int) -> torch.Tensor:
+    """The sampling grid of one view for an h x w image, (1, h, w, 2), cached; a constant in an ONNX graph."""
+    key = (view, h, w)
+    if key not in _GRIDS:
+        scale, rot, dx, dy, _ = view
+        a = math.radians(rot)
+        c, s = math.cos(a) / scale, math.sin(a) / scale
+        theta = torch.tensor([[[c, -s, -dx * 2 / w], [s, c, -dy * 2 / h]]], dtype=torch.float32)
+        _GRIDS[key] = F.affine_grid(theta, [1, 1, h, w], align_corners=False)
+    return _GRIDS[key]
+
+
+def warp(x: torch.Tensor, view: View) -> torch.Tensor:
+    """(N,1,H,W) raw pixels seen through one view."""
+    scale, rot, dx, dy, mirror = view
+    if mirror:
+        x = torch.flip(x, dims=[3])
+    if scale == 1.0 and rot == 0.0 and dx == 0.0 and dy == 0.0:
+        return x
+    if scale == 1.0 and rot == 0.0 and float(dx).is_integer() and float(dy).is_integer():
+        # whole-pixel shift: replicate-pad and crop (exactly what bilinear sampling with border padding gives)
+        p = int(max(abs(dx), abs(dy)))
+        h, w = x.shape[2], x.shape[3]
+        pad = F.pad(x, (p, p, p, p), mode="replicate")
+        return pad[:, :, p - int(dy):p - int(dy) + h, p - int(dx):p - int(dx) + w]
+    g = _grid(view, int(x.shape[2]), int(x.shape[3])).to(x.device, x.dtype)
+    return F.grid_sample(x, g.expand(x.shape[0], -1, -1, -1), mode="bilinear", padding_mode="border",
+                         align_corners=False)
 
 
 def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
-    """Views of a (N,1,H,W) batch: none -> [x]; flip -> [x, mirror]; shift -> those two plus four
-    diagonal 2-px shifts and their mirrors (10 views, a ten-crop without shrinking the face)."""
-    if mode not in TTA_MODES:
+    """Views of a (N,1,H,W) batch for a TTA mode (see TTA_SETS): none -> [x]; flip -> [x, mirror];
+    shift -> those two plus four diagonal 2-px shifts and their mirrors (10 views); scale-rot -> x, mirror
+    and the zoomed (0.9, 1.1) and rotated (-10, +10 degrees) views with their mirrors (10 views)."""
+    if mode not in TTA_SETS:
         raise ValueError(f"unknown TTA mode {mode!r}; choose one of {', '.join(TTA_MODES)}")
-    views = [x]
-    if mode in ("flip", "shift"):
-        views.append(torch.flip(x, dims=[3]))
-    if mode == "shift":
-        pad = F.pad(x, (2, 2, 2, 2), mode="replicate")
-        h, w = x.shape[2], x.shape[3]
-        for dy, dx in ((0, 0), (0, 4), (4, 0), (4, 4)):
-            v = pad[:, :, dy:dy + h, dx:dx + w]
-            views += [v, torch.flip(v, dims=[3])]
-    return views
+    return [warp(x, VIEWS[v]) for v in TTA_SETS[mode]]
 
 
 class Predictor(nn.Module):

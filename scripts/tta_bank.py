@@ -1,0 +1,67 @@
+"""Logits of trained checkpoints under many test-time views, on PublicTest and PrivateTest, one .npz per
+member, for choosing views and members offline (scripts/tta_search.py) instead of re-running networks.
+
+    python scripts/tta_bank.py --data ../shared/fer2013 --out bank/ runs/*/best-slim.pt
+
+The views are ferkit.models.tta.VIEWS: affine warps of the raw pixels (scale, rotation, whole-pixel shift,
+mirror), the family the training augmentation draws from. Inference: bf16 autocast, 2 threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ferkit.checkpoint import model_from_checkpoint
+from ferkit.data import load_split
+from ferkit.models.tta import VIEWS, warp
+
+
+@torch.no_grad()
+def logits_of(model: torch.nn.Module, images: np.ndarray, view: tuple, batch: int = 512) -> np.ndarray:
+    out = []
+    for i in range(0, len(images), batch):
+        x = torch.from_numpy(images[i:i + batch]).unsqueeze(1).float()
+        x = warp(x, view).contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out.append(model(x).float())
+    return torch.cat(out).numpy()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("checkpoints", nargs="+")
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True, help="folder for <member>.npz")
+    a = ap.parse_args()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pub, pri = load_split(a.data, "public"), load_split(a.data, "private")
+    np.savez(out / "labels.npz", public=pub.labels, private=pri.labels, views=np.array(list(VIEWS)))
+    for c in a.checkpoints:
+        name = Path(c).parent.name
+        dest = out / f"{name}.npz"
+        if dest.exists():
+            print(f"{name}: exists, skipped", flush=True)
+            continue
+        t0 = time.time()
+        m = model_from_checkpoint(c).eval().to(memory_format=torch.channels_last)
+        res = {}
+        for split, ds in (("public", pub), ("private", pri)):
+            res[split] = np.stack([logits_of(m, ds.images, v) for v in VIEWS.values()]).astype(np.float16)
+        tmp = out / f".{name}.tmp.npz"
+        np.savez(tmp, **res)
+        tmp.replace(dest)
+        flip = [list(VIEWS).index("id"), list(VIEWS).index("idm")]
+        acc = {s: float((res[s][flip].astype(np.float32).mean(0).argmax(1) == lab).mean())
+               for s, lab in (("public", pub.labels), ("private", pri.labels))}
+        print(f"{name}: {len(VIEWS)} views, flip-TTA (mean logits) public {acc['public']:.4f} "
+              f"private {acc['private']:.4f}, {time.time() - t0:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
