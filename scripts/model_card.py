@@ -158,6 +158,7 @@ def main() -> None:
     runs = gpu_runs()
     ens = json.loads((RESULTS / "ensemble-selection.json").read_text()) if (
         RESULTS / "ensemble-selection.json").exists() else None
+    tts = json.loads((RESULTS / "tta-search.json").read_text()) if (RESULTS / "tta-search.json").exists() else None
     (RESULTS / "model-card-measurements.json").write_text(json.dumps(
         {k: {kk: vv for kk, vv in v.items() if kk != "report"} | {"report": v["report"]}
          for k, v in measured.items()}, indent=1, default=str))
@@ -237,25 +238,44 @@ def main() -> None:
              "curves and evaluation reports are in " + ", ".join(f"`{g.relative_to(REPO)}/`" for g in GPU_DIRS)
              + ". Runs stopped at a deadline did not finish their cosine schedule and score lower; the 8-at-once "
              "call was slower per run than planned.\n")
-    if ens:
-        L.append("## Ensemble selection\n")
-        L.append(f"Greedy forward selection on PublicTest (`scripts/ensemble.py`, TTA {ens['tta']}); PrivateTest "
-                 "shown only for information, never used to choose:\n")
-        L.append("| members | PublicTest | PrivateTest |")
-        L.append("|---|---|---|")
-        for step in ens["path"]:
-            L.append(f"| {' + '.join(step['members'])} | {fmt_pct(step['public'])} | {fmt_pct(step['private'])} |")
-        L.append("")
+    if tts:
         n_ship = len(json.loads(meta.get("members", "[]")))
-        best = max(range(len(ens["path"])), key=lambda i: ens["path"][i]["public"])
-        L.append(f"Candidates: the {len(ens['members'])} runs in `results/ensemble-selection.log` (bf16 inference "
-                 "there; the shipped fp32 graph is what the headline measures). ")
-        if best + 1 != n_ship:
-            gain = ens["path"][best]["public"] - ens["path"][n_ship - 1]["public"]
-            L.append(f"The best PublicTest score is at {best + 1} members; `default` ships the first {n_ship}: "
-                     f"{best + 1 - n_ship} more member(s) add {100 * gain:.2f} points on PublicTest "
-                     f"({round(gain * len(pub))} of {len(pub)} images) for {100 * (best + 1 - n_ship) / n_ship:.0f}% "
-                     "more compute per face, which we judged not worth it for a runtime that also serves video.\n")
+        L.append("## Choosing the test-time views and the members\n")
+        L.append(f"`scripts/tta_bank.py` stores every candidate's logits under {len(tts['views'])} views "
+                 "(affine warps of the raw pixels: mirror, 2-px shifts, zoom 0.85–1.15, rotation ±5/±10°); "
+                 "`scripts/tta_search.py` then chooses on PublicTest only (bf16 inference there; the headline "
+                 f"measures the shipped fp32 graph). Candidates: {', '.join(tts['members'])}. "
+                 "View sets, with the candidates' single-network accuracy (mean over candidates) and the "
+                 "average of all candidates:\n")
+        L.append("| view set (`--tta`) | views | single PublicTest | single PrivateTest (mean ± sd) "
+                 "| all candidates PublicTest | all candidates PrivateTest |")
+        L.append("|---|---|---|---|---|---|")
+        for k, st in tts["sets"].items():
+            sp = np.array(list(st["single"].values()))
+            mode = f"`{k}`" if k in TTA_VIEW_COUNT else f"{k} (not a mode)"
+            L.append(f"| {mode} | {len(st['views'])} | {fmt_pct(sp[:, 0].mean())} | {fmt_pct(sp[:, 1].mean())} "
+                     f"± {100 * sp[:, 1].std(ddof=1):.2f} | {fmt_pct(st['all_members'][0])} "
+                     f"| {fmt_pct(st['all_members'][1])} |")
+        ch = tts["choice"]
+        L.append("")
+        L.append(f"The rule: among the `--tta` modes, the one with the best mean single-network PublicTest accuracy "
+                 f"(an average over {len(tts['members'])} networks, steadier than any one ensemble's score) — "
+                 f"`{ch['tta']}` — then greedy forward selection of members on PublicTest accuracy (ties: NLL), "
+                 "cut at the first step with the path's best PublicTest score. PrivateTest is shown for "
+                 "information only:\n")
+        L.append("| step | members | PublicTest | PublicTest NLL | PrivateTest |")
+        L.append("|---|---|---|---|---|")
+        for i, st in enumerate(tts["sets"][ch["tta"]]["greedy"], 1):
+            mark = " (shipped)" if st["members"] == ch["members"] else ""
+            L.append(f"| {i}{mark} | {' + '.join(st['members'])} | {fmt_pct(st['public'])} "
+                     f"| {st['public_nll']:.4f} | {fmt_pct(st['private'])} |")
+        L.append("")
+        if n_ship != len(ch["members"]):
+            L.append(f"Note: the shipped `default` has {n_ship} members, not the {len(ch['members'])} chosen here.\n")
+    if ens:
+        L.append(f"An earlier selection with flip views only, over {len(ens['members'])} candidates "
+                 "(`scripts/ensemble.py`, `results/ensemble-selection.log`), peaked at "
+                 f"{fmt_pct(max(st['public'] for st in ens['path']))} on PublicTest.\n")
     L.append("## Per-class results of `default` on PrivateTest\n")
     L.append("| class | precision | recall | F1 | support |")
     L.append("|---|---|---|---|---|")
@@ -290,7 +310,7 @@ def main() -> None:
                  f"Trained on the H100 in {seed['train_seconds'] / 60:.1f} min.\n")
         L.append(f"![seed learning curve]({(GPU / 'seed' / 'curves.png').relative_to(REPO)})\n")
     L.append("## Training recipe\n")
-    chosen = ens["path"][len(json.loads(meta.get("members", "[]"))) - 1]["members"] if ens else []
+    chosen = [c.split("/")[0] for c in json.loads(meta.get("checkpoints", "[]"))]
     storage = meta.get("weights_storage", "float32").split()[0]
     L.append("`configs/default.yaml`: SGD-Nesterov (momentum 0.9, lr 0.05, weight decay 5e-4 on weights), "
              "cosine schedule with 2 warm-up epochs, batch 128, label smoothing 0.1, EMA of weights (0.999), "
@@ -298,11 +318,17 @@ def main() -> None:
              "brightness/contrast ±30%, random erasing p=0.5), selection on PublicTest each epoch. To reproduce "
              "one member: `ferkit train --config configs/default.yaml --data ../shared/fer2013 --seed N --epochs E "
              "--name fmN` (E and N per the table above; `scripts/gpu_session.sh` ran them), then "
-             "`python scripts/ensemble.py --data ../shared/fer2013 --tta flip --max-members 9 runs/*/best.pt` and "
+             "`python scripts/tta_bank.py --data ../shared/fer2013 --out bank/ runs/*/best.pt`, "
+             "`python scripts/tta_search.py --bank bank/ --json results/tta-search.json` and "
              f"`ferkit export {' '.join(f'runs/{m}/best.pt' for m in chosen)} --out ferkit-default.onnx "
              f"--tta {meta.get('tta')} --temperature auto --calib-data ../shared/fer2013 "
              f"--parity-data ../shared/fer2013 --weights {storage}`, then `python scripts/model_card.py`. "
-             f"Weight storage: `default` {meta.get('weights_storage')}; `fast` "
+             + "".join(f"`{m}` is a distilled member ({runs[m]['kind']}: `python scripts/soft_labels.py --data "
+                       "../shared/fer2013 --out soft-in8.npz runs/{fm0..fm5,fl0,fl1}/best.pt`, then `ferkit train "
+                       "--config configs/default.yaml --soft-labels soft-in8.npz --kd-alpha "
+                       f"{runs[m]['kind'].split()[1]} --seed {runs[m]['seed']} --epochs {runs[m]['planned']}`). "
+                       for m in chosen if m in runs and runs[m]["kind"].startswith("KD"))
+             + f"Weight storage: `default` {meta.get('weights_storage')}; `fast` "
              f"{measured['fast']['stats']['meta'].get('weights_storage') if 'fast' in measured else 'n/a'}.\n")
     per_epoch = RESULTS / "cpu-2core-2026-11-25" / "metrics.csv"
     if per_epoch.exists():
@@ -313,7 +339,8 @@ def main() -> None:
                  f"configs/default.yaml --data ../shared/fer2013 --seed 6 --epochs 90 --max-steps 448`, "
                  f"bf16 + channels-last, `results/cpu-2core-2026-11-25/`): {ips:.0f} training images/s, "
                  f"{ep_s:.0f} s per epoch including validation, so a 90-epoch member like the shipped ones takes "
-                 f"{90 * ep_s / 3600:.1f} h on CPU and the 3-member ensemble {3 * 90 * ep_s / 3600:.1f} h.\n")
+                 f"{90 * ep_s / 3600:.1f} h on CPU and the {len(chosen)}-member ensemble "
+                 f"{len(chosen) * 90 * ep_s / 3600:.1f} h.\n")
     if cpu is not None:
         L.append(f"CPU, end to end: one member trained on the 2 cores with the same recipe shortened to "
                  f"{cpu['planned']} epochs (`ferkit train --config configs/default.yaml --data ../shared/fer2013 "
@@ -341,8 +368,13 @@ def main() -> None:
              "on real photos: crop margins and alignment matter (see the runtime docs).\n"
              "- The shipped members were trained on a lent GPU; on 2 CPU cores one shortened member was run end "
              "to end (above), the full-length recipe only per epoch.\n"
-             "- Below the targets we set ourselves: the shipped ensemble is under 74% on PrivateTest and a single "
-             "network without test-time views averages under 72%.\n")
+             f"- Against the targets we set ourselves (shipped ≥ 74%, aim 77%; single network ≥ 72%, aim 74.5%): "
+             f"the shipped ensemble scores {fmt_pct(d['private'])} on PrivateTest"
+             f"{' — short of the 77% aim' if d['private'] >= 0.74 else ' — under the 74% bar'}; one network "
+             f"averages {fmt_pct(single.mean())} without test-time views, {fmt_pct(single_flip.mean())} with flip"
+             + (f" and {fmt_pct(np.mean([v[1] for v in tts['sets'][tts['choice']['tta']]['single'].values()]))} "
+                f"with `{tts['choice']['tta']}` views (bf16, {len(tts['members'])} networks)" if tts else "")
+             + " — short of the 74.5% aim.\n")
     Path(a.out).write_text("\n".join(L))
     print("\n".join(L[:20]))
     print(f"wrote {a.out} in {time.time() - t_start:.0f}s")

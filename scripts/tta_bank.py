@@ -1,5 +1,6 @@
 """Logits of trained checkpoints under many test-time views, on PublicTest and PrivateTest, one .npz per
-member, for choosing views and members offline (scripts/tta_search.py) instead of re-running networks.
+member (keys 'public:<view>', 'private:<view>'; views already there are not recomputed), for
+choosing views and members offline (scripts/tta_search.py) instead of re-running networks.
 
     python scripts/tta_bank.py --data ../shared/fer2013 --out bank/ runs/*/best-slim.pt
 
@@ -41,25 +42,26 @@ def main() -> None:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     pub, pri = load_split(a.data, "public"), load_split(a.data, "private")
-    np.savez(out / "labels.npz", public=pub.labels, private=pri.labels, views=np.array(list(VIEWS)))
+    np.savez(out / "labels.npz", public=pub.labels, private=pri.labels)
     for c in a.checkpoints:
         name = Path(c).parent.name
         dest = out / f"{name}.npz"
-        if dest.exists():
-            print(f"{name}: exists, skipped", flush=True)
+        have = dict(np.load(dest)) if dest.exists() else {}
+        todo = [v for v in VIEWS if f"private:{v}" not in have]
+        if not todo:
+            print(f"{name}: all {len(VIEWS)} views exist, skipped", flush=True)
             continue
         t0 = time.time()
         m = model_from_checkpoint(c).eval().to(memory_format=torch.channels_last)
-        res = {}
-        for split, ds in (("public", pub), ("private", pri)):
-            res[split] = np.stack([logits_of(m, ds.images, v) for v in VIEWS.values()]).astype(np.float16)
+        for v in todo:
+            for split, ds in (("public", pub), ("private", pri)):
+                have[f"{split}:{v}"] = logits_of(m, ds.images, VIEWS[v]).astype(np.float16)
         tmp = out / f".{name}.tmp.npz"
-        np.savez(tmp, **res)
+        np.savez(tmp, **have)
         tmp.replace(dest)
-        flip = [list(VIEWS).index("id"), list(VIEWS).index("idm")]
-        acc = {s: float((res[s][flip].astype(np.float32).mean(0).argmax(1) == lab).mean())
+        acc = {s: float(((have[f"{s}:id"].astype(np.float32) + have[f"{s}:idm"]).argmax(1) == lab).mean())
                for s, lab in (("public", pub.labels), ("private", pri.labels))}
-        print(f"{name}: {len(VIEWS)} views, flip-TTA (mean logits) public {acc['public']:.4f} "
+        print(f"{name}: {len(todo)} new views of {len(VIEWS)}, flip-TTA (mean logits) public {acc['public']:.4f} "
               f"private {acc['private']:.4f}, {time.time() - t0:.0f}s", flush=True)
 
 

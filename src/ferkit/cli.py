@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 # ferkit.models.tta.TTA_MODES, spelled out so that the CLI starts without importing torch (a test checks it)
-TTA_CHOICES = ["none", "flip", "shift", "scale-rot"]
+TTA_CHOICES = ["none", "flip", "shift", "scale-rot", "scale-rot-wide"]
 
 
 def _need_torch(what: str):

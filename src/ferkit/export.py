@@ -158,7 +158,7 @@ def export_onnx(
         "ferkit_contract": CONTRACT,
         "labels": json.dumps(list(EMOTIONS)),
         "members": json.dumps([c["model"] for c in ckpts]),
-        "checkpoints": json.dumps([Path(c).name for c in checkpoints]),
+        "checkpoints": json.dumps([f"{Path(c).parent.name}/{Path(c).name}" for c in checkpoints]),  # run/file
         "tta": tta,
         "temperature": f"{float(temperature):.6f}",
         "input_scale": "raw 0..255",

@@ -18,9 +18,9 @@ for _m in (False, True):
     VIEWS[f"id{_f}"] = (1.0, 0.0, 0.0, 0.0, _m)
     for _dx, _dy in ((-2, -2), (-2, 2), (2, -2), (2, 2)):
         VIEWS[f"sh{_dx:+d}{_dy:+d}{_f}"] = (1.0, 0.0, _dx, _dy, _m)
-    for _s in (0.9, 1.1):
+    for _s in (0.85, 0.9, 0.95, 1.05, 1.1, 1.15):
         VIEWS[f"sc{_s}{_f}"] = (_s, 0.0, 0.0, 0.0, _m)
-    for _r in (-10.0, 10.0):
+    for _r in (-10.0, -5.0, 5.0, 10.0):
         VIEWS[f"rot{_r:+.0f}{_f}"] = (1.0, _r, 0.0, 0.0, _m)
 
 _SHIFTS = [f"sh{dx:+d}{dy:+d}{m}" for dx, dy in ((-2, -2), (-2, 2), (2, -2), (2, 2)) for m in ("", "m")]
@@ -30,6 +30,9 @@ TTA_SETS: dict[str, list[str]] = {
     "flip": ["id", "idm"],
     "shift": ["id", "idm"] + _SHIFTS,  # a ten-crop that does not shrink the face
     "scale-rot": ["id", "idm"] + _SCALE_ROT,  # 10 views: zoom 0.9/1.1 and rotation -10/+10 degrees, mirrored
+    # 22 views: zoom 0.85-1.15 in 0.05 steps and rotation -10/-5/+5/+10 degrees, mirrored
+    "scale-rot-wide": [f"{v}{m}" for v in ("id", "sc0.85", "sc0.9", "sc0.95", "sc1.05", "sc1.1", "sc1.15",
+                                           "rot-10", "rot-5", "rot+5", "rot+10") for m in ("", "m")],
 }
 TTA_MODES = tuple(TTA_SETS)
 TTA_VIEW_COUNT = {k: len(v) for k, v in TTA_SETS.items()}
@@ -69,7 +72,8 @@ def warp(x: torch.Tensor, view: View) -> torch.Tensor:
 def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
     """Views of a (N,1,H,W) batch for a TTA mode (see TTA_SETS): none -> [x]; flip -> [x, mirror];
     shift -> those two plus four diagonal 2-px shifts and their mirrors (10 views); scale-rot -> x, mirror
-    and the zoomed (0.9, 1.1) and rotated (-10, +10 degrees) views with their mirrors (10 views)."""
+    and the zoomed (0.9, 1.1) and rotated (-10, +10 degrees) views with their mirrors (10 views);
+    scale-rot-wide -> six zooms and four rotations, mirrored (22 views)."""
     if mode not in TTA_SETS:
         raise ValueError(f"unknown TTA mode {mode!r}; choose one of {', '.join(TTA_MODES)}")
     return [warp(x, VIEWS[v]) for v in TTA_SETS[mode]]
