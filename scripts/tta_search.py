@@ -19,20 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.models.tta import TTA_SETS, VIEWS
-
-
-def _mirrored(*views: str) -> list[str]:
-    return [f"{v}{m}" for v in views for m in ("", "m")]
-
+from ferkit.models.tta import TTA_SETS, VIEWS, mirrored
 
 SETS = dict(TTA_SETS)  # the modes `ferkit export --tta` offers, plus wider sets to compare against
-SETS["scale"] = _mirrored("id", "sc0.9", "sc1.1")
-SETS["scale4"] = _mirrored("id", "sc0.9", "sc0.95", "sc1.05", "sc1.1")
-SETS["scale6"] = _mirrored("id", "sc0.85", "sc0.9", "sc0.95", "sc1.05", "sc1.1", "sc1.15")
-SETS["rot"] = _mirrored("id", "rot-10", "rot+10")
-SETS["rot4"] = _mirrored("id", "rot-10", "rot-5", "rot+5", "rot+10")
-SETS["scale4-rot4"] = _mirrored("id", "sc0.9", "sc0.95", "sc1.05", "sc1.1", "rot-10", "rot-5", "rot+5", "rot+10")
+SETS["scale"] = mirrored("id", "sc0.9", "sc1.1")
+SETS["scale4"] = mirrored("id", "sc0.9", "sc0.95", "sc1.05", "sc1.1")
+SETS["scale6"] = mirrored("id", "sc0.85", "sc0.9", "sc0.95", "sc1.05", "sc1.1", "sc1.15")
+SETS["rot"] = mirrored("id", "rot-10", "rot+10")
+SETS["rot4"] = mirrored("id", "rot-10", "rot-5", "rot+5", "rot+10")
+SETS["scale4-rot4"] = mirrored("id", "sc0.9", "sc0.95", "sc1.05", "sc1.1", "rot-10", "rot-5", "rot+5", "rot+10")
 SETS["all"] = list(VIEWS)
 
 

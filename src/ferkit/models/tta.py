@@ -23,16 +23,23 @@ for _m in (False, True):
     for _r in (-10.0, -5.0, 5.0, 10.0):
         VIEWS[f"rot{_r:+.0f}{_f}"] = (1.0, _r, 0.0, 0.0, _m)
 
-_SHIFTS = [f"sh{dx:+d}{dy:+d}{m}" for dx, dy in ((-2, -2), (-2, 2), (2, -2), (2, 2)) for m in ("", "m")]
-_SCALE_ROT = [f"{v}{m}" for v in ("sc0.9", "sc1.1", "rot-10", "rot+10") for m in ("", "m")]
+
+
+def mirrored(*views: str) -> list[str]:
+    """Each named view followed by its mirror: mirrored("id", "sc0.9") -> [id, idm, sc0.9, sc0.9m]."""
+    return [f"{v}{m}" for v in views for m in ("", "m")]
+
+
 TTA_SETS: dict[str, list[str]] = {
     "none": ["id"],
-    "flip": ["id", "idm"],
-    "shift": ["id", "idm"] + _SHIFTS,  # a ten-crop that does not shrink the face
-    "scale-rot": ["id", "idm"] + _SCALE_ROT,  # 10 views: zoom 0.9/1.1 and rotation -10/+10 degrees, mirrored
-    # 22 views: zoom 0.85-1.15 in 0.05 steps and rotation -10/-5/+5/+10 degrees, mirrored
-    "scale-rot-wide": [f"{v}{m}" for v in ("id", "sc0.85", "sc0.9", "sc0.95", "sc1.05", "sc1.1", "sc1.15",
-                                           "rot-10", "rot-5", "rot+5", "rot+10") for m in ("", "m")],
+    "flip": mirrored("id"),
+    # four diagonal 2-px shifts: a ten-crop that does not shrink the face
+    "shift": mirrored("id", "sh-2-2", "sh-2+2", "sh+2-2", "sh+2+2"),
+    # zoom 0.9/1.1 and rotation -10/+10 degrees (10 views)
+    "scale-rot": mirrored("id", "sc0.9", "sc1.1", "rot-10", "rot+10"),
+    # zoom 0.85-1.15 in 0.05 steps and rotation -10/-5/+5/+10 degrees (22 views)
+    "scale-rot-wide": mirrored("id", "sc0.85", "sc0.9", "sc0.95", "sc1.05", "sc1.1", "sc1.15",
+                               "rot-10", "rot-5", "rot+5", "rot+10"),
 }
 TTA_MODES = tuple(TTA_SETS)
 TTA_VIEW_COUNT = {k: len(v) for k, v in TTA_SETS.items()}
