@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tta_search import greedy, score  # scripts/ is on sys.path when a script runs
 
 from ferkit.checkpoint import model_from_checkpoint
 from ferkit.data import load_split
@@ -35,10 +36,6 @@ def probs_of(path: str, images: np.ndarray, tta: str, device: str = "cpu") -> np
     return torch.cat(out).numpy()
 
 
-def score(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    return float((p.argmax(1) == y).mean()), float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1)).mean())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("checkpoints", nargs="+")
@@ -55,22 +52,10 @@ def main() -> None:
     for n, c in zip(names, a.checkpoints):
         P[n] = (probs_of(c, pub.images, a.tta), probs_of(c, pri.images, a.tta))
         print(f"{n:<8}{score(P[n][0], pub.labels)[0]:>9.4f}{score(P[n][1], pri.labels)[0]:>9.4f}", flush=True)
-    chosen: list[str] = []
-    path = []
-    while len(chosen) < a.max_members:
-        best = None
-        for n in names:
-            if n in chosen:
-                continue
-            p = np.mean([P[m][0] for m in chosen + [n]], 0)
-            acc, nll = score(p, pub.labels)
-            if best is None or (acc, -nll) > (best[1], -best[2]):
-                best = (n, acc, nll)
-        chosen.append(best[0])
-        pri_acc = score(np.mean([P[m][1] for m in chosen], 0), pri.labels)[0]
-        path.append({"members": list(chosen), "public": best[1], "public_nll": best[2], "private": pri_acc})
-        print(f"+ {best[0]:<6} -> {len(chosen)} members: public {best[1]:.4f} (NLL {best[2]:.4f}), "
-              f"private {pri_acc:.4f}", flush=True)
+    path = greedy(P, pub.labels, pri.labels, a.max_members)
+    for step in path:
+        print(f"+ {step['members'][-1]:<6} -> {len(step['members'])} members: public {step['public']:.4f} "
+              f"(NLL {step['public_nll']:.4f}), private {step['private']:.4f}", flush=True)
     print(f"tta {a.tta}; {time.time() - t0:.0f}s")
     if a.json:
         Path(a.json).write_text(json.dumps({"tta": a.tta, "path": path, "members": {

@@ -237,17 +237,18 @@ def main() -> None:
              f"selected on PublicTest. PrivateTest, mean ± sd over seeds (min–max):\n")
     L.append("| test-time views | PrivateTest |")
     L.append("|---|---|")
-    rows = [("none (1 view)", single), ("flip (2 views)", single_flip), ("shift (10 views)", single_shift)]
+    view_rows = [("none (1 view)", single), ("flip (2 views)", single_flip), ("shift (10 views)", single_shift)]
     fm_names = [n for n, r in runs.items() if r in fm]
     if tts and all(n in tts["sets"]["scale-rot"]["single"] for n in fm_names):
-        rows.append(("scale-rot (10 views; bf16, `results/tta-search.json`)",
+        view_rows.append(("scale-rot (10 views; bf16, `results/tta-search.json`)",
                      np.array([tts["sets"]["scale-rot"]["single"][n][1] for n in fm_names])))
-    for label, arr in rows:
+    for label, arr in view_rows:
         L.append(f"| {label} | **{fmt_pct(arr.mean())} ± {100 * arr.std(ddof=1):.2f}** "
                  f"({fmt_pct(arr.min())}–{fmt_pct(arr.max())}) |")
     L.append("")
     L.append("Seeds at or above the 72% single-model bar: "
-             + ", ".join(f"{int((arr >= 0.72).sum())} of {len(arr)} with {label.split(' (')[0]}" for label, arr in rows)
+             + ", ".join(f"{int((arr >= 0.72).sum())} of {len(arr)} with {label.split(' (')[0]}"
+                         for label, arr in view_rows)
              + ". The published single-network "
              "anchors use test-time views as well: Khaireddin & Chen's code (github.com/usef-kh/fer, "
              "`data/fer2013.py`) averages ten 40-px crops (TenCrop) of every test face (and selects on "
@@ -354,8 +355,8 @@ def main() -> None:
              "augmentation on batched tensors (flip, rotation ±15°, scale 0.85–1.15, shift ±10%, "
              "brightness/contrast ±30%, random erasing p=0.5), selection on PublicTest each epoch. One command "
              "runs every step below from scratch and resumes after an interruption: "
-             "`bash scripts/reproduce_default.sh ../shared/fer2013 repro` (checked end to end on a 280-image "
-             "subset with `--epochs 1`). To reproduce one member: `ferkit train --config configs/default.yaml "
+             "`bash scripts/reproduce_default.sh ../shared/fer2013 repro`. To reproduce one member: "
+             "`ferkit train --config configs/default.yaml "
              "--data ../shared/fer2013 --seed N --epochs E "
              "--name fmN` (E and N per the table above; `scripts/gpu_session.sh` ran them), then "
              "`python scripts/tta_bank.py --data ../shared/fer2013 --out bank/ runs/*/best.pt`, "
