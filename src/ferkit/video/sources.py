@@ -1,0 +1,183 @@
+"""Frame sources: cameras, video files, stream URLs and folders of frames behind one interface."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+class SourceLost(RuntimeError):
+    """A live source (camera, stream) stopped delivering frames."""
+
+
+class FrameSource:
+    """One interface over cameras, video files, stream URLs and folders of frames.
+
+    ``read()`` returns the next BGR frame or None at the end; ``skip()`` advances without decoding where
+    the backend can. Live sources (cameras, URLs) raise :class:`SourceLost` when they stop delivering.
+    """
+
+    name: str = ""
+    fps: float = 25.0
+    live: bool = False
+    frame_count: int | None = None
+
+    def read(self) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def skip(self) -> bool:
+        return self.read() is not None
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class CaptureSource(FrameSource):
+    """cv2.VideoCapture over a camera index, a video file or a stream URL."""
+
+    def __init__(self, target: int | str, name: str, live: bool):
+        import cv2
+
+        self.name = name
+        self.live = live
+        self._cap = cv2.VideoCapture(target)
+        if not self._cap.isOpened():
+            self._cap.release()
+            if isinstance(target, int):
+                raise ValueError(f"camera {target} could not be opened (no such device, no permission, "
+                                 f"or in use by another program); on Linux see `ls /dev/video*`")
+            raise ValueError(f"{name}: OpenCV cannot open it as a video "
+                             f"({'unreachable stream' if live else 'not a video or unsupported codec'})")
+        ok, first = self._cap.read()
+        if not ok or first is None:
+            self._cap.release()
+            what = f"camera {target}" if isinstance(target, int) else name
+            raise ValueError(f"{what}: opened but no frame could be decoded")
+        self._pending: np.ndarray | None = first
+        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        if not (math.isfinite(fps) and 1.0 <= fps <= 1000.0):
+            if not live:
+                log.warning("%s: frame rate unknown, assuming 25 fps", name)
+            fps = 25.0 if not live else 30.0
+        self.fps = fps
+        n = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.frame_count = n if (n > 0 and not live) else None
+        self.size = (first.shape[1], first.shape[0])
+        self._frames = 0
+
+    def read(self) -> np.ndarray | None:
+        if self._pending is not None:
+            f, self._pending = self._pending, None
+            self._frames += 1
+            return f
+        ok, f = self._cap.read()
+        if not ok or f is None:
+            return self._end()
+        self._frames += 1
+        return f
+
+    def skip(self) -> bool:
+        if self._pending is not None:
+            self._pending = None
+            self._frames += 1
+            return True
+        if not self._cap.grab():
+            self._end()
+            return False
+        self._frames += 1
+        return True
+
+    def _end(self):
+        if self.live:
+            raise SourceLost(f"{self.name} stopped delivering frames after {self._frames} frame(s) "
+                             f"(disconnected, or taken by another program)")
+        return None
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+def _natural_key(p: Path):
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)]
+
+
+class FolderSource(FrameSource):
+    """A folder of still frames in natural order (frame2 before frame10), played at ``fps``."""
+
+    def __init__(self, folder: Path, fps: float = 25.0):
+        from ..images import IMAGE_EXTS
+
+        self.name = str(folder)
+        self.fps = float(fps)
+        files = (p for p in folder.iterdir()
+                 if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith("."))
+        self.files = sorted(files, key=_natural_key)
+        if not self.files:
+            raise ValueError(f"{folder}: folder holds no images ({', '.join(sorted(IMAGE_EXTS))})")
+        self.frame_count = len(self.files)
+        self._i = 0
+        self.size: tuple[int, int] | None = None
+
+    def read(self) -> np.ndarray | None:
+        import cv2
+
+        from ..images import ImageError, read_image
+
+        while self._i < len(self.files):
+            p = self.files[self._i]
+            self._i += 1
+            try:
+                img = read_image(p)
+            except ImageError as e:
+                if self.size is None:
+                    raise ValueError(f"first frame unreadable: {e}") from e
+                log.warning("skipping frame: %s", e)
+                continue
+            if self.size is None:
+                self.size = (img.shape[1], img.shape[0])
+            elif (img.shape[1], img.shape[0]) != self.size:
+                img = cv2.resize(img, self.size, interpolation=cv2.INTER_AREA)
+            return img
+        return None
+
+    def skip(self) -> bool:
+        if self.size is None:  # the first frame fixes the size: decode it
+            return self.read() is not None
+        if self._i >= len(self.files):
+            return False
+        self._i += 1
+        return True
+
+
+def open_source(spec: str | int | os.PathLike, fps: float | None = None) -> FrameSource:
+    """Camera index (``0`` or ``"0"``), video file, stream URL (rtsp://, http://...) or folder of frames."""
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
+        idx = int(spec)
+        return CaptureSource(idx, f"camera {idx}", live=True)
+    s = os.fspath(spec)
+    if URL_RE.match(s) and not s.startswith("file://"):
+        return CaptureSource(s, s, live=True)
+    p = Path(s[7:] if s.startswith("file://") else s)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file or folder")
+    if p.is_dir():
+        return FolderSource(p, fps=fps or 25.0)
+    src = CaptureSource(str(p), str(p), live=False)
+    if fps:
+        src.fps = float(fps)
+    return src
