@@ -259,6 +259,21 @@ def _runtime_builders():
     return list(commands.BUILDERS)
 
 
+def _broken_pipe() -> int:
+    """The reader of stdout went away (``ferkit predict DIR | head``): stop quietly, as Unix tools do.
+
+    Python would still try to flush stdout at exit and print a second error, so stdout is pointed at
+    /dev/null first. Exit status 141 = 128 + SIGPIPE, what a shell reports for a tool killed by it."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured): nothing to flush
+        pass
+    return 141
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -266,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        return _broken_pipe()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -392,7 +392,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict:
                 from tqdm import tqdm
 
                 bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step",
-                           file=sys.stderr, dynamic_ncols=True, leave=False)
+                           file=sys.stderr, dynamic_ncols=True, leave=False, disable=None)
             stats, step = train_one_epoch(model, optimizer, x_train, y_train, cfg, epoch, step, steps_per_epoch,
                                           ema=ema, class_weights=cw, soft_targets=soft,
                                           device=device, bar=bar)

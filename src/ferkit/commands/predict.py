@@ -67,7 +67,8 @@ def add_parser(sub):
 @dataclass
 class _Item:
     path: Path
-    rel: str  # name shown and used under --annotate
+    rel: str  # name shown (undecodable bytes escaped)
+    out: Path | None = None  # annotated copy (--annotate), from ferkit.outputs
     dets: list = field(default_factory=list)
     crops: np.ndarray | None = None
     bgr: np.ndarray | None = None  # kept only for --annotate
@@ -77,6 +78,8 @@ class _Item:
 
 def _display_names(files: list[Path], inputs: list[str]) -> list[str]:
     """Relative names: a file under a folder argument keeps its path inside that folder."""
+    from ..outputs import safe_text
+
     roots = [Path(i) for i in inputs if Path(i).is_dir()]
     out = []
     for f in files:
@@ -87,7 +90,7 @@ def _display_names(files: list[Path], inputs: list[str]) -> list[str]:
                 break
             except ValueError:
                 continue
-        out.append(name or str(f))
+        out.append(safe_text(name or str(f)))
     return out
 
 
@@ -139,7 +142,7 @@ class _Writers:
         self.csv = None
         if args.csv:
             Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-            self.csv_file = open(args.csv, "w", newline="")
+            self.csv_file = open(args.csv, "w", newline="", encoding="utf-8")  # noqa: SIM115
             self.csv = csv.writer(self.csv_file)
             self.csv.writerow(CSV_COLUMNS)
             self.csv_file.flush()
@@ -161,16 +164,23 @@ class _Writers:
         ps = "".join(f"{float(p):>8.3f}" for p in probs)
         print(f"{name:<40} {face:>4} {b:<22} {label:<9}{conf:>6.2f}{ps}")
 
+    def error(self, name: str, message: str) -> None:
+        """A file or input that gave no result: stderr, and a row in --csv / --json so they stay complete."""
+        from ..outputs import safe_text
+
+        name, message = safe_text(name), safe_text(message)
+        self.n_errors += 1
+        self.last_error = message
+        print(f"ferkit predict: skipped {message}", file=sys.stderr)
+        if self.csv:
+            self.csv.writerow([name, *[""] * 15, f"error: {message}"])
+        if self.args.json:
+            print(json.dumps({"file": name, "error": message}), flush=False)
+
     def emit(self, item: _Item, rec) -> None:
         args = self.args
         if item.error:
-            self.n_errors += 1
-            self.last_error = item.error
-            print(f"ferkit predict: skipped {item.error}", file=sys.stderr)
-            if self.csv:
-                self.csv.writerow([item.rel, *[""] * 15, f"error: {item.error}"])
-            if args.json:
-                print(json.dumps({"file": item.rel, "error": item.error}), flush=False)
+            self.error(item.rel, item.error)
             return
         self.n_images += 1
         if not item.dets:
@@ -205,7 +215,7 @@ class _Writers:
             faces = [(d.box, Prediction.from_probs(p)) for d, p in zip(item.dets, probs, strict=False)]
             img = draw_faces(item.bgr, faces, bars=args.bars)
             try:
-                _atomic_write_image(Path(args.annotate) / item.rel.lstrip("/"), img)
+                _atomic_write_image(item.out, img)
             except OSError as e:
                 self.n_errors += 1
                 print(f"ferkit predict: cannot write annotated {item.rel}: {e}", file=sys.stderr)
@@ -237,16 +247,22 @@ def _classify_pending(pending: list[_Item], rec, writers: _Writers, batch_size: 
 
 def cmd_predict(args) -> int:
     from ..images import list_images
+    from ..outputs import OutputError, check_outputs, output_paths, safe_text, same_file
     from ..recognizer import Recognizer
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, not {args.batch_size}")
     files, problems = list_images(args.paths)
-    for item, why in problems:
-        print(f"ferkit predict: {item}: {why}", file=sys.stderr)
     if not files:
+        for item, why in problems:
+            print(f"ferkit predict: {safe_text(item)}: {why}", file=sys.stderr)
         print("ferkit predict: error: no images to process", file=sys.stderr)
         return 2
+    # outputs never touch inputs (ferkit.outputs): checked before anything is written
+    outs = output_paths(args.annotate, files, args.paths) if args.annotate else [None] * len(files)
+    check_outputs({"--csv": args.csv, "--annotate": args.annotate}, files)
+    if args.csv and args.annotate and any(same_file(args.csv, o) for o in outs):
+        raise OutputError(f"--csv {args.csv}: is also the name of an annotated copy; choose another path")
     detector = "full" if args.crop else args.detector
     rec = Recognizer(model=args.model, detector=detector, min_face=args.min_face, threshold=args.threshold,
                      max_faces=args.max_faces, threads=args.threads, max_side=args.max_side or None)
@@ -254,6 +270,8 @@ def cmd_predict(args) -> int:
     workers = args.workers or min(8, os.cpu_count() or 2)
     window = max(2 * workers, 2 * args.batch_size)  # files in flight: bounds memory
     writers = _Writers(args)
+    for item, why in problems:  # inputs that matched nothing: a row each, so --csv/--json stay complete
+        writers.error(item, f"{item}: {why}")
     bar = None
     if args.progress and len(files) > 1:
         from tqdm import tqdm
@@ -263,7 +281,7 @@ def cmd_predict(args) -> int:
     ex = ThreadPoolExecutor(max_workers=workers)
     try:
         inflight: deque = deque()
-        todo = iter(zip(files, names, strict=False))
+        todo = iter(zip(files, names, outs, strict=True))
         pending: list[_Item] = []
         pending_crops = 0
         done = False
@@ -273,7 +291,7 @@ def cmd_predict(args) -> int:
                 if nxt is None:
                     done = True
                     break
-                inflight.append(ex.submit(_load, _Item(nxt[0], nxt[1]), rec, args.crop, bool(args.annotate)))
+                inflight.append(ex.submit(_load, _Item(*nxt), rec, args.crop, bool(args.annotate)))
             if not inflight:
                 break
             it = inflight.popleft().result()

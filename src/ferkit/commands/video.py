@@ -98,14 +98,13 @@ def add_video_parser(sub) -> None:
 def cmd_video(args) -> int:
     from tqdm import tqdm
 
-    from ..video import open_source, process_video
+    from ..outputs import check_outputs
+    from ..video import open_source, process_video, source_files
 
-    for opt in ("out", "csv", "plot", "json"):
-        v = getattr(args, opt)
-        if v and Path(v).is_dir():
-            raise ValueError(f"--{opt} {v}: is a folder, give a file name")
     source = open_source(args.input, fps=args.fps)  # bad input fails before the model loads
     try:
+        check_outputs({"--out": args.out, "--csv": args.csv, "--plot": args.plot, "--json": args.json},
+                      source_files(source))
         engine = _engine(args)
     except BaseException:
         source.close()
@@ -263,7 +262,8 @@ def _faces_text(fr) -> str:
 
 
 def cmd_webcam(args) -> int:
-    from ..video import Pipeline, SourceLost, open_source
+    from ..outputs import check_outputs
+    from ..video import Pipeline, SourceLost, open_source, source_files
 
     root, why = (None, "") if not args.window else _open_window()
     if root is None:
@@ -277,6 +277,7 @@ def cmd_webcam(args) -> int:
     try:
         source = open_source(args.camera)
         try:
+            check_outputs({"--out": args.out, "--csv": args.csv}, source_files(source))
             engine = _engine(args)
         except BaseException:
             source.close()

@@ -224,7 +224,7 @@ def _decode_many(root: Path, files: list[tuple[str, int]], progress: bool) -> tu
     if progress and len(files) > 2000:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(files), desc="decoding", unit="img", file=sys.stderr, leave=False)
+        bar = tqdm(total=len(files), desc="decoding", unit="img", file=sys.stderr, leave=False, disable=None)
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as ex:
         for _ in ex.map(work, it, chunksize=256):
             if bar:

@@ -16,11 +16,12 @@ smoothing), :mod:`.pipeline` (the threads), :mod:`.drawing`, :mod:`.writers` (vi
 from .drawing import RateMeter, annotate
 from .pipeline import FrameResult, Pipeline
 from .process import VideoReport, process_video
-from .sources import URL_RE, CaptureSource, FolderSource, FrameSource, SourceLost, open_source
+from .sources import URL_RE, CaptureSource, FolderSource, FrameSource, SourceLost, open_source, source_files
 from .timeline import Timeline, TrackSummary
 from .tracking import Box, LabelSmoother, TrackedFace, Tracker, iou
 from .writers import CSV_COLUMNS, TimelineCSV, VideoOut
 
 __all__ = ["CSV_COLUMNS", "URL_RE", "Box", "CaptureSource", "FolderSource", "FrameResult", "FrameSource",
            "LabelSmoother", "Pipeline", "RateMeter", "SourceLost", "Timeline", "TimelineCSV", "TrackSummary",
-           "TrackedFace", "Tracker", "VideoOut", "VideoReport", "annotate", "iou", "open_source", "process_video"]
+           "TrackedFace", "Tracker", "VideoOut", "VideoReport", "annotate", "iou", "open_source", "process_video",
+           "source_files"]

@@ -181,3 +181,12 @@ def open_source(spec: str | int | os.PathLike, fps: float | None = None) -> Fram
     if fps:
         src.fps = float(fps)
     return src
+
+
+def source_files(source: FrameSource) -> list[Path]:
+    """The files a source reads (a video file, the frames of a folder; none for cameras and streams)."""
+    if isinstance(source, FolderSource):
+        return list(source.files)
+    if isinstance(source, CaptureSource) and not source.live:
+        return [Path(source.name)]
+    return []
