@@ -7,4 +7,4 @@ if ! python -c "import torch" 2>/dev/null; then
   # This machine keeps torch 2.13.0+cpu on disk (pip's find-links); elsewhere take PyTorch's CPU index.
   pip install -q torch==2.13.0 2>/dev/null || pip install -q torch --index-url https://download.pytorch.org/whl/cpu
 fi
-pip install -q -e '.[train,dev,dlib]'
+pip install -q -e '.[train,dev,dlib,serve]'

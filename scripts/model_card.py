@@ -190,6 +190,9 @@ def main() -> None:
     (RESULTS / "model-card-measurements.json").write_text(json.dumps(
         {k: {kk: vv for kk, vv in v.items() if kk != "report"} | {"report": v["report"]}
          for k, v in measured.items()}, indent=1, default=str))
+    from model_headline import write_headline  # headline numbers shipped for `ferkit serve` (GET /v1/model)
+
+    write_headline(json.loads((RESULTS / "model-card-measurements.json").read_text()))
 
     d = measured["default"]
     meta = d["stats"]["meta"]

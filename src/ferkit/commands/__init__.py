@@ -6,3 +6,6 @@ BUILDERS: list = [_add_predict]
 from .video import add_video_parser, add_webcam_parser  # noqa: E402
 
 BUILDERS += [add_video_parser, add_webcam_parser]
+from .serve import add_parser as _add_serve  # noqa: E402
+
+BUILDERS += [_add_serve]

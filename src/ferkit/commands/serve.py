@@ -1,0 +1,73 @@
+"""``ferkit serve``: the REST API and the browser page (``ferkit.serve``; needs ``pip install 'ferkit[serve]'``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "serve", help="web service: REST API (OpenAPI at /docs) and a live camera page at / (ferkit[serve])",
+        description="Serve POST /v1/emotions, POST /v1/emotions/batch, GET /healthz, GET /v1/model, the API docs "
+                    "at /docs and a page at / that shows the emotions of the faces in the browser's camera. "
+                    "Binds 127.0.0.1 unless --host says otherwise. Needs pip install 'ferkit[serve]'.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--workers", type=int, default=1, help="server processes, each with its own model (default 1)")
+    p.add_argument("--model", default=None, help="'default', 'fast' or a path to a ferkit .onnx (default: default)")
+    p.add_argument("--detector", default="auto", help="default face detector (see `ferkit predict --help`); "
+                                                      "a request may name another with ?detector=")
+    p.add_argument("--min-face", type=int, default=24, help="default smallest face side in pixels (default 24)")
+    p.add_argument("--max-faces", type=int, default=None, help="default cap on faces per image")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads per inference "
+                                                             "(default: cores / (workers x concurrency))")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="images analysed at once per worker (default: cores / workers)")
+    p.add_argument("--max-queue", type=int, default=64, help="images waiting per worker before 503 (default 64)")
+    p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest image upload in MiB (default 10)")
+    p.add_argument("--max-pixels", type=int, default=50_000_000,
+                   help="largest image in pixels, width x height (default 50,000,000)")
+    p.add_argument("--max-batch", type=int, default=16, help="images per batch request (default 16)")
+    p.add_argument("--no-access-log", dest="access_log", action="store_false", help="no line per request")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    try:
+        import fastapi  # noqa: F401
+        import fastapi_offline  # noqa: F401
+        import uvicorn
+    except ImportError as e:
+        print(f"ferkit serve needs the serve extra: pip install 'ferkit[serve]' ({e})", file=sys.stderr)
+        return 2
+    from ..faces import create_detector, resolve_name
+    from ..recognizer import _resolve_model
+    from ..serve.app import app_from_env, setup_logging
+    from ..serve.config import ENV_VAR, MiB, ServeConfig
+
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, not {args.workers}")
+    upload = int(args.max_upload_mb * MiB)
+    cfg = ServeConfig(model=args.model, detector=args.detector, min_face=args.min_face, max_faces=args.max_faces,
+                      threads=args.threads, max_concurrent=args.concurrency, max_queue=args.max_queue,
+                      workers=args.workers, max_upload_bytes=upload,
+                      max_request_bytes=max(upload, upload * min(args.max_batch, 4)),
+                      max_pixels=args.max_pixels, max_batch=args.max_batch, access_log=args.access_log)
+    # fail here, with a clear message, rather than in every worker
+    model = _resolve_model(cfg.model)
+    detector = resolve_name(cfg.detector)
+    create_detector(detector, min_face=cfg.min_face)
+    os.environ[ENV_VAR] = cfg.to_env()
+    setup_logging(cfg)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"ferkit serve: http://{shown}:{args.port}/  (page)  /docs  (API)  model {model.name}, detector "
+          f"{detector}, {args.workers} worker(s) x {cfg.concurrency} inference thread(s)", file=sys.stderr)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"ferkit serve: listening on {args.host}: other machines can reach this server", file=sys.stderr)
+    if args.workers == 1:
+        uvicorn.run(app_from_env(), host=args.host, port=args.port, access_log=False, log_level="info")
+    else:
+        uvicorn.run("ferkit.serve.app:app_from_env", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, access_log=False, log_level="info")
+    return 0

@@ -1,0 +1,23 @@
+"""``ferkit serve``: a REST API (FastAPI + uvicorn) and a browser page on the runtime recognizer.
+
+Install with ``pip install 'ferkit[serve]'``. Files, one concern each:
+
+* ``config``    -- :class:`ServeConfig`, what the server was started with (passed to worker processes)
+* ``limits``    -- upload size, pixel count, accepted formats; bytes -> BGR image or a 4xx :class:`ApiError`
+* ``inference`` -- the recognizers and the bounded thread pool that keeps inference off the event loop
+* ``schemas``   -- the JSON shapes, for the OpenAPI document
+* ``app``       -- the FastAPI application: routes, error handlers, one log line per request
+* ``static/``   -- the page at ``/`` (plain HTML + JS + CSS, nothing from the internet)
+
+The runtime rooms (recognizer, faces, images) never import this package.
+"""
+
+from .config import ServeConfig
+
+__all__ = ["ServeConfig", "create_app"]
+
+
+def create_app(config: ServeConfig | None = None):
+    from .app import create_app as _create
+
+    return _create(config)
