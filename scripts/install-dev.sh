@@ -8,3 +8,8 @@ if ! python -c "import torch" 2>/dev/null; then
   pip install -q torch==2.13.0 2>/dev/null || pip install -q torch --index-url https://download.pytorch.org/whl/cpu
 fi
 pip install -q -e '.[train,dev,dlib,serve]'
+# the browser test of `ferkit serve` drives Debian's chromium (no browser download by Playwright)
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "warning: could not install chromium; the serve browser test will be skipped"
+fi

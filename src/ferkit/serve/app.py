@@ -150,13 +150,11 @@ async def _many_images(request: Request, cfg: ServeConfig) -> list[tuple[str, by
     files = [v for k, v in form.multi_items() if k in ("files", "file")]
     if not files:
         raise ApiError(400, "missing_file", "multipart body has no images in the field 'files'")
-    out = []
-    for i, f in enumerate(files):
-        if isinstance(f, UploadFile):
-            out.append(await _read_upload(f, cfg))
-        else:  # a text field named 'files': analysed as bytes, so it fails alone as not_an_image/empty_file
-            out.append((f"files[{i}]", f.encode()))
-    return out
+    texts = [i for i, f in enumerate(files) if not isinstance(f, UploadFile)]
+    if texts:
+        raise ApiError(400, "missing_file", f"multipart field 'files' number {texts[0] + 1} is text, not a file "
+                       "upload (curl: -F files=@photo.jpg)")
+    return [await _read_upload(f, cfg) for f in files]
 
 
 def _add_error_handlers(app: FastAPI) -> None:
