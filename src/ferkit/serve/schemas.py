@@ -6,6 +6,8 @@ landmarks) pass through (``extra="allow"``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..emotions import EMOTIONS
@@ -23,8 +25,8 @@ class FaceOut(BaseModel):
 
     box: BoxOut = Field(description="x, y, width, height in pixels of the uploaded image (EXIF-rotated)")
     score: float = Field(description="detector score, in the detector's own units")
-    landmarks: list[list[float]] | None = Field(None, description="facial landmarks (x, y) where the detector "
-                                                                   "gives them")
+    landmarks: Any = Field(None, description="facial landmarks in image pixels where the detector gives them "
+                                             "(absent otherwise); their form is Face.as_dict()'s")
     label: str = Field(description=f"most likely emotion, one of {', '.join(EMOTIONS)}")
     confidence: float = Field(description="probability of the label")
     probs: dict[str, float] = Field(description="the 7 probabilities, in the order " + ", ".join(EMOTIONS))
