@@ -29,7 +29,10 @@ LIMIT_MB = 1  # a small upload limit so that "too large" is a real photo-sized f
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     log = tmp_path_factory.mktemp("serve") / "server.log"
-    with running(["--model", "fast", "--max-upload-mb", str(LIMIT_MB), "--max-batch", "8"], log) as srv:
+    # one inference at a time and one waiting: the busy (503) case can be reached on purpose
+    args = ["--model", "fast", "--max-upload-mb", str(LIMIT_MB), "--max-batch", "8", "--concurrency", "1",
+            "--max-queue", "1"]
+    with running(args, log) as srv:
         yield srv
 
 
@@ -225,6 +228,38 @@ def test_healthz_answers_while_a_batch_is_classified(client, server):
     assert max(waits) < done["t"] / 2, (max(waits), done["t"])
 
 
+def test_busy_server_answers_503_not_a_long_queue(client, server):
+    slow = [("files", (f"p{i}.jpg", jpeg_bytes(photo_640x480()), "image/jpeg")) for i in range(8)]
+    got = {}
+
+    def post(key, **kw):
+        got[key] = httpx.post(server.url + kw.pop("path", "/v1/emotions"), timeout=120, **kw)
+
+    def pending_reaches(n):
+        t_end = time.monotonic() + 30
+        while time.monotonic() < t_end:
+            if client.get("/healthz").json()["pending"] >= n:
+                return True
+            time.sleep(0.01)
+        return False
+
+    batch = threading.Thread(target=post, args=("batch",),
+                             kwargs={"path": "/v1/emotions/batch", "files": slow, "params": {"min_face": 24}})
+    batch.start()
+    assert pending_reaches(1)  # the batch is being analysed (concurrency 1) ...
+    one = (ASSETS / "astronaut.jpg").read_bytes()
+    queued = threading.Thread(target=post, args=("queued",), kwargs={"files": {"file": ("a.jpg", one)}})
+    queued.start()
+    assert pending_reaches(2)  # ... one image waits (max-queue 1) ...
+    refused = httpx.post(server.url + "/v1/emotions", files={"file": ("b.jpg", one)}, timeout=30)
+    batch.join()
+    queued.join()
+    assert refused.status_code == 503, refused.text  # ... and the next one is refused at once
+    assert refused.json()["error"] == "busy" and refused.headers["retry-after"] == "1"
+    assert got["batch"].status_code == 200 and got["queued"].status_code == 200
+    assert client.post("/v1/emotions", files={"file": ("c.jpg", one)}).status_code == 200  # and it recovers
+
+
 def test_model_endpoint(client, reference):
     import hashlib
 
@@ -236,6 +271,7 @@ def test_model_endpoint(client, reference):
     assert js["labels"] == list(EMOTIONS) and js["members"] == ["fernet_m"]
     assert set(js["detectors"]) == set(list_detectors())
     assert js["limits"]["max_upload_bytes"] == LIMIT_MB * 2**20 and js["limits"]["max_batch"] == 8
+    assert js["limits"]["concurrency"] == 1 and js["limits"]["max_queue"] == 1
     head = js["headline"]
     assert head is not None, "no model card headline for the shipped fast model"
     # the model card's own measurements of this file (scripts/model_card.py -> scripts/model_headline.py)

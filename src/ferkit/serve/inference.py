@@ -153,8 +153,8 @@ class InferenceService:
 def _model_name(model, path: Path) -> str:
     from .. import weights
 
-    for k, v in weights.MODELS.items():
-        if Path(path).name == v and Path(path).parent == weights.model_path(k).parent:
+    for k, p in weights.list_shipped().items():
+        if Path(path).resolve() == p.resolve():
             return k
     return Path(path).name if model is None else str(model)
 
