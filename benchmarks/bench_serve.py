@@ -79,6 +79,14 @@ async def load(url: str, bodies: list[bytes], n: int, conc: int, params: dict, w
             "p90": float(np.percentile(a, 90)), "p99": float(np.percentile(a, 99)), "max": float(a.max())}
 
 
+def _impl() -> str:
+    import importlib.util
+
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"http {http}, loop {loop}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=2000)
@@ -110,7 +118,7 @@ def main() -> int:
              f"command: `python benchmarks/bench_serve.py --requests {a.requests} --concurrency {a.concurrency} "
              f"--workers {a.workers} --model {a.model} --detector {a.detector} --min-face {a.min_face}`",
              f"machine: {platform.machine()}, {os.cpu_count()} cores, load average before start {load1:.2f}; "
-             f"client and server on the same cores (loopback)",
+             f"client and server on the same cores (loopback); uvicorn {_impl()}",
              f"requests: POST /v1/emotions?min_face={a.min_face}, 640x480 one-face JPEGs "
              f"({min(map(len, bodies)) // 1000}-{max(map(len, bodies)) // 1000} KB), model {a.model}, "
              f"detector {detector}, {a.concurrency} connections, {2 * a.concurrency} warm-up requests not counted",

@@ -23,7 +23,7 @@ def add_parser(sub):
     p.add_argument("--threads", type=int, default=None, help="onnxruntime threads per inference "
                                                              "(default: cores / (workers x concurrency))")
     p.add_argument("--concurrency", type=int, default=None,
-                   help="images analysed at once per worker (default: cores / workers)")
+                   help="images analysed at once per worker (default: one per core)")
     p.add_argument("--max-queue", type=int, default=64, help="images waiting per worker before 503 (default 64)")
     p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest image upload in MiB (default 10)")
     p.add_argument("--max-pixels", type=int, default=50_000_000,
