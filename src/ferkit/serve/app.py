@@ -53,7 +53,7 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         lifespan=lifespan, title="ferkit", version=__version__, static_url="/static-docs", redoc_url=None,
         description="Facial emotion recognition (" + ", ".join(EMOTIONS) + ") on photos and face crops. "
                     "Send an image as the multipart field `file` or as a raw body with an image content type. "
-                    f"Limits: {cfg.max_upload_bytes // 2**20} MiB and {cfg.max_pixels:,} pixels per image, "
+                    f"Limits: {cfg.max_upload_bytes / 2**20:g} MiB and {cfg.max_pixels:,} pixels per image, "
                     f"{cfg.max_batch} images per batch.")
     app.state.service = svc
     app.add_middleware(BodyLimit, limit=cfg.max_request_bytes)
