@@ -104,7 +104,8 @@ def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="evaluate a checkpoint: accuracy, macro-F1, per-class table, confusion PNG")
     p.add_argument("checkpoint")
     p.add_argument("--data", required=True, help="dataset folder or fer2013.csv")
-    p.add_argument("--split", default="private", help="private | public | test | train (default private)")
+    p.add_argument("--split", default="private", choices=["private", "public", "test", "train"],
+                   help="private | public | test (both) | train (default private)")
     p.add_argument("--tta", default="none", choices=TTA_CHOICES)
     p.add_argument("--out", help="output folder (default: next to the checkpoint)")
     p.add_argument("--batch-size", type=int, default=512)
@@ -180,19 +181,29 @@ def _add_data(sub):
 
 
 def _auto_splits(path) -> list[str]:
-    from .data import has_split
+    """The splits a dataset path has; an error saying what was expected when it has none."""
+    from .data import DatasetError, has_split
 
-    if has_split(path, "public") and has_split(path, "private"):
-        return ["train", "public", "private"]
-    return [s for s in ("train", "test") if has_split(path, s)]
+    if not Path(path).exists():
+        raise DatasetError(f"{path}: no such file or folder")
+    found = [s for s in ("train", "test", "public", "private") if has_split(path, s)]
+    if "train" in found and "public" in found and "private" in found:
+        found.remove("test")  # test = public + private: shown as the two official sets
+    if not found:
+        raise DatasetError(f"{path}: no dataset found; expected <root>/train/<emotion>/ and "
+                           "<root>/test/<emotion>/ (or validation/), one split folder <dir>/<emotion>/, "
+                           "a fer2013.csv or a .npz (emotion folders: angry, disgust, fear, happy, neutral, "
+                           "sad, surprise or their aliases)")
+    return found
 
 
 def cmd_data_info(args) -> int:
     from .data import load_split
     from .emotions import EMOTIONS
 
+    splits = _auto_splits(args.path)
     print(f"{'split':<10}{'total':>8}" + "".join(f"{e:>10}" for e in EMOTIONS))
-    for s in _auto_splits(args.path):
+    for s in splits:
         ds = load_split(args.path, s, skip_unknown=args.skip_unknown)
         c = ds.counts()
         print(f"{s:<10}{len(ds):>8}" + "".join(f"{c[e]:>10}" for e in EMOTIONS))
@@ -204,12 +215,16 @@ def cmd_data_info(args) -> int:
 def cmd_data_audit(args) -> int:
     from .data import load_split
     from .data.audit import audit, format_audit
+    from .outputs import check_outputs
 
+    check_outputs({"--json": args.json}, [args.path])
     names = _auto_splits(args.path) if args.splits == "auto" else args.splits.split(",")
     rep = audit({s: load_split(args.path, s, skip_unknown=args.skip_unknown) for s in names})
     print(format_audit(rep))
     if args.json:
-        Path(args.json).write_text(json.dumps(rep, indent=2))
+        from .outputs import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(rep, indent=2))
     return 0
 
 

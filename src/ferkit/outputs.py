@@ -146,3 +146,16 @@ def output_paths(out_dir: PathLike, files: Sequence[PathLike], inputs: Sequence[
                               f"would replace the input {safe_text(os.fspath(hit))}; outputs never replace inputs, "
                               "choose a folder that holds no input")
     return paths
+
+
+def atomic_write_text(path: PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to a temporary file beside ``path`` and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -6,7 +6,10 @@ Layouts understood (auto-detected from the path the user gives):
   ``test/``), also under ``<root>/images/`` (the jonathanoheix dataset);
 * the msambare FER2013 copy, where ``test/`` holds both official test sets told apart by the
   file-name prefix: ``--split public`` keeps ``PublicTest_*``, ``--split private`` keeps ``PrivateTest_*``;
-* a single split folder ``<dir>/<emotion>/*`` (any split name then reads that folder);
+* a single split folder ``<dir>/<emotion>/*``: it is ONE split. ``all`` reads the whole folder; ``public`` /
+  ``private`` keep the ``PublicTest_`` / ``PrivateTest_`` files in it (fer2013/test given directly);
+  ``train`` reads it only if the folder is called ``train``, ``test`` only if it is not: a split folder
+  never stands in for a split it is not (no training and selecting on the same images);
 * the original ``fer2013.csv`` (columns emotion, pixels, Usage).
 
 Everything is returned as a :class:`Split`: ``images`` (N, 48, 48) uint8, ``labels`` (N,) int64 in
@@ -34,7 +37,8 @@ log = logging.getLogger(__name__)
 
 IMAGE_SIZE = 48
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
-SPLITS = ("train", "test", "public", "private", "val", "validation", "all")
+SPLITS = ("train", "test", "public", "private", "all")  # validation/ is a folder name, read with "test"
+PREFIXES = {"public": "PublicTest_", "private": "PrivateTest_"}
 CACHE_VERSION = 1
 
 
@@ -115,9 +119,11 @@ def _split_folder_and_prefix(root: Path, split: str) -> tuple[Path, str | None]:
     """Map a split name onto a folder and an optional file-name prefix filter."""
     split = split.lower()
     if split not in SPLITS:
-        raise DatasetError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-    if _looks_like_split_dir(root) and not (root / "train").is_dir():
-        return root, None  # the user pointed at one split folder directly
+        raise DatasetError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}"
+                           + (" (a validation/ folder is read with 'test')" if split in ("val", "validation")
+                              else ""))
+    if is_split_folder(root):
+        return _single_split(root, split)  # the user pointed at one split folder directly
     if split == "train":
         folder = root / "train"
         if not folder.is_dir():
@@ -129,8 +135,24 @@ def _split_folder_and_prefix(root: Path, split: str) -> tuple[Path, str | None]:
             break
     else:
         raise DatasetError(f"{root}: no test/ or validation/ folder (found: {_listing(root)})")
-    prefix = {"public": "PublicTest_", "private": "PrivateTest_"}.get(split)
-    return folder, prefix
+    return folder, PREFIXES.get(split)
+
+
+def is_split_folder(root: Path) -> bool:
+    """Emotion folders directly inside (one split), not a dataset root with train/ and test/."""
+    return _looks_like_split_dir(root) and not (root / "train").is_dir()
+
+
+def _single_split(folder: Path, split: str) -> tuple[Path, str | None]:
+    is_train = folder.name.lower() == "train"
+    if split == "all" or split == ("train" if is_train else "test"):
+        return folder, None
+    if split in PREFIXES:
+        return folder, PREFIXES[split]
+    own = "train" if is_train else "test"
+    raise DatasetError(f"{folder}: a single split folder (emotion folders directly inside), read as the {own} "
+                       f"split; it has no {split} split. Pass the dataset root (the folder holding train/ and "
+                       f"test/) to get every split, or --split {own}/all for this folder")
 
 
 def _listing(folder: Path) -> str:
@@ -145,7 +167,7 @@ def list_split_files(
 ) -> tuple[Path, list[tuple[str, int]]]:
     """(root, [(relative path, label index), ...]) for a folder dataset, sorted for determinism."""
     root = resolve_root(path)
-    if split == "all":
+    if split == "all" and not is_split_folder(root):
         out: list[tuple[str, int]] = []
         for s in ("train", "test"):
             out += list_split_files(root, s, skip_unknown)[1]
@@ -174,8 +196,9 @@ def list_split_files(
     if unknown:
         log.warning("%s: skipped unknown emotion folder(s) %s", folder, ", ".join(sorted(unknown)))
     if not files:
-        what = f" with prefix {prefix}" if prefix else ""
-        raise DatasetError(f"{folder}: no images{what} found under emotion folders")
+        what = f" named {prefix}*" if prefix else ""
+        hint = " (this split needs the FER2013 file-name prefixes; --split all reads every file)" if prefix else ""
+        raise DatasetError(f"{folder}: no images{what} found under emotion folders{hint}")
     files.sort()
     return root, files
 
@@ -288,8 +311,6 @@ CSV_USAGE = {
     "public": ("PublicTest",),
     "private": ("PrivateTest",),
     "test": ("PublicTest", "PrivateTest"),
-    "val": ("PublicTest",),
-    "validation": ("PublicTest",),
     "all": ("Training", "PublicTest", "PrivateTest"),
 }
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..emotions import EMOTIONS
+from ..outputs import atomic_write_text
 
 if TYPE_CHECKING:
     from .pipeline import FrameResult
@@ -85,9 +86,4 @@ class TimelineCSV:
         self._f.close()
 
 
-def _atomic_write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+_atomic_write_text = atomic_write_text  # the one rule for text outputs lives in ferkit.outputs
