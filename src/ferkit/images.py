@@ -4,6 +4,11 @@ Channel order is explicit everywhere: numpy arrays given to ferkit are **BGR** (
 the caller says ``channels="rgb"``; 2-D arrays (and H x W x 1) are grayscale; 4-channel arrays are
 BGRA/RGBA and are composited on white. PIL images carry their own mode, and files are decoded with
 EXIF orientation applied (a phone photo taken sideways comes out upright).
+
+Values of other dtypes become uint8 by one rule (:func:`_as_uint8`), the same for every entry point:
+negative values clip to 0 (black); integers above 255 are scaled so the array's maximum becomes 255;
+floats whose maximum is at most 1.0 are taken as 0..1 and scaled by 255, other floats as 0..255 (clipped);
+booleans are 0 or 255; NaN or infinity is an error. Nothing wraps around.
 No torch here.
 """
 
@@ -110,9 +115,13 @@ def _as_uint8(a: np.ndarray) -> np.ndarray:
         scale = 255.0 if a.size and float(a.max()) <= 1.0 else 1.0
         return np.clip(np.rint(a * scale), 0, 255).astype(np.uint8)
     if np.issubdtype(a.dtype, np.integer):
-        if a.size and int(a.max()) > 255:  # 16-bit and friends: scale to 8 bits
-            return (a.astype(np.float64) * (255.0 / int(a.max()))).round().astype(np.uint8)
-        return np.clip(a, 0, 255).astype(np.uint8)
+        if a.size and (int(a.min()) < 0 or int(a.max()) > 255):
+            f = np.clip(a.astype(np.float64), 0.0, None)  # negative -> 0 (black), never a wrap-around
+            hi = float(f.max())
+            if hi > 255.0:  # 16-bit and friends: scale to 8 bits
+                f *= 255.0 / hi
+            return np.clip(np.rint(f), 0, 255).astype(np.uint8)
+        return a.astype(np.uint8)
     raise ImageError(f"unsupported image dtype {a.dtype}")
 
 
@@ -120,12 +129,24 @@ def to_gray(image: ImageInput, channels: str = "bgr") -> np.ndarray:
     """Any supported input -> grayscale uint8 (H, W) with ITU-R 601 luma (same weights as PIL's "L")."""
     if isinstance(image, np.ndarray) and (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1)):
         a = image[:, :, 0] if image.ndim == 3 else image
+        if a.shape[0] < 1 or a.shape[1] < 1:
+            raise ImageError(f"empty image array of shape {image.shape}")
         return np.ascontiguousarray(_as_uint8(a))
     if isinstance(image, Image.Image):
         img = ImageOps.exif_transpose(image)
         if img.mode == "L":
             return np.asarray(img, dtype=np.uint8).copy()
     return bgr_to_gray(to_bgr(image, channels))
+
+
+def to_array(image: ImageInput, channels: str = "bgr") -> np.ndarray:
+    """Any supported input -> uint8 array: gray (H, W) stays gray, everything else becomes BGR (H, W, 3).
+
+    The one input path of the methods that take "a BGR or gray array" (detection, cropping): any dtype
+    follows the rule of the module docstring, exactly as :func:`to_bgr` and :func:`to_gray` do."""
+    if isinstance(image, np.ndarray) and (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1)):
+        return to_gray(image)
+    return to_bgr(image, channels)
 
 
 def bgr_to_gray(bgr: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ import numpy as np
 
 from .emotions import EMOTIONS
 from .faces import Box, CropSpec, Detection, create_detector, crop_face
-from .images import ImageInput, to_bgr, to_gray
+from .images import ImageInput, to_array, to_bgr, to_gray
 
 INPUT_SIZE = 48
 
@@ -175,18 +175,21 @@ class Recognizer:
     # ------------------------------------------------------------------ photos
 
     def detect_boxes(self, bgr: np.ndarray) -> list[Detection]:
-        """Face boxes only: [(box, score), ...] best first, for a BGR (or gray) uint8 array."""
-        return self.detector.detect(bgr)
+        """Face boxes only: [(box, score), ...] best first, for a BGR (or gray) array of any dtype."""
+        return self.detector.detect(to_array(bgr))
 
     def crop_faces(self, image: np.ndarray, boxes: Sequence) -> np.ndarray:
         """(N, 48, 48) FER2013-style crops for boxes (x, y, w, h) or (box, score) pairs in a BGR/gray array.
 
-        The crop margin/shift is the detector's (``self.crop``)."""
-        gray = image if image.ndim == 2 else to_gray(image)
+        The crop margin/shift is the detector's (``self.crop``). One rule for an input that is the face
+        itself: a box covering the whole image (``--crop``, ``--detector full``) is resized whole, like
+        :meth:`classify` (nothing is padded or cut); any other box is cut as a square around it."""
+        gray = to_gray(image)  # any dtype, the same rule as every other entry point (ferkit.images)
         bs = [_as_box(b) for b in boxes]
         if not bs:
             return np.zeros((0, INPUT_SIZE, INPUT_SIZE), np.uint8)
-        return np.stack([crop_face(gray, b, self.crop, INPUT_SIZE) for b in bs])
+        whole = (0, 0, gray.shape[1], gray.shape[0])
+        return np.stack([to_face48(gray) if b == whole else crop_face(gray, b, self.crop, INPUT_SIZE) for b in bs])
 
     def classify_boxes(self, bgr: np.ndarray, boxes: Sequence) -> list[Prediction]:
         """Crop each box FER2013-style and classify them all in one batch."""

@@ -66,8 +66,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _engine(args):
     from ..recognizer import Recognizer
 
+    # no max_faces here: the detector would keep the best-scoring faces; the pipeline keeps the largest
     return Recognizer(model=args.model, detector=args.detector, min_face=args.min_face,
-                      max_faces=args.max_faces, threads=args.threads, max_side=args.detect_size)
+                      threads=args.threads, max_side=args.detect_size)
 
 
 def _tracker(args):
@@ -125,7 +126,12 @@ def cmd_video(args) -> int:
     tl = rep.timeline
     meta = {"input": str(args.input), "frames": rep.frames, "analysed_frames": rep.processed,
             "fps_source": round(source.fps, 3), "fps_processing": round(rep.fps, 2),
-            "smooth": args.smooth, "hysteresis": args.hysteresis, "every": args.every}
+            "smooth": args.smooth, "hysteresis": args.hysteresis, "every": args.every,
+            "unreadable_frames": [i for i, _ in rep.bad_frames]}
+    if rep.bad_frames:
+        shown = ", ".join(str(i) for i, _ in rep.bad_frames[:10]) + (" ..." if len(rep.bad_frames) > 10 else "")
+        print(f"ferkit video: {len(rep.bad_frames)} unreadable frame(s) kept their place and time (the previous "
+              f"frame stands in, not analysed): frame {shown}", file=sys.stderr)
     if args.plot:
         tl.plot(args.plot, title=Path(str(args.input)).name)
     if args.json:
@@ -217,6 +223,8 @@ class _Session:
         self.shown = None  # annotated image on screen
         self.t0 = time.monotonic()
         self.ended = ""  # why it ended
+        self.written = self.repeated = self.skipped = 0  # recording on the capture clock (see take)
+        self._clock0: float | None = None
 
     def take(self, fr) -> None:
         from ..video import VideoOut, annotate
@@ -229,7 +237,20 @@ class _Session:
         if self.args.out:
             if self.writer is None:
                 self.writer = VideoOut(self.args.out, self.source.fps, (fr.image.shape[1], fr.image.shape[0]))
-            self.writer.write(annotate(fr.image, fr.faces, fps=self.fps, bars=self.args.bars))
+                self._clock0 = fr.time
+            # Real timestamps: frame k of the file shows what the camera delivered at k / fps. A frame that
+            # arrives after dropped ones is repeated to fill their time; one that arrives early is left out.
+            # So the recording lasts as long as the capture, however slow the analysis.
+            due = int((fr.time - self._clock0) * self.source.fps + 0.5) + 1
+            n = due - self.writer.frames
+            if n > 0:
+                img = annotate(fr.image, fr.faces, fps=self.fps, bars=self.args.bars)
+                for _ in range(n):
+                    self.writer.write(img)
+                self.written += 1
+                self.repeated += n - 1
+            else:
+                self.skipped += 1
         self.last = fr
 
     def drain(self, block: bool) -> bool:
@@ -307,8 +328,12 @@ def cmd_webcam(args) -> int:
         return 1
     finally:
         sess.close(ok)
+    rec = ""
+    if args.out and sess.writer is not None:
+        rec = (f"; video: {args.out}, {sess.writer.frames} frames at {source.fps:g} fps timed by the capture clock "
+               f"({sess.repeated} repeated for frames dropped while analysing, {sess.skipped} left out)")
     print(f"{sess.ended or 'closed'}: {sess.frames} frames, {sess.snapshots} snapshot(s)"
-          + (f"; video: {args.out}" if args.out else "") + (f"; csv: {args.csv}" if args.csv else ""))
+          + rec + (f"; csv: {args.csv}" if args.csv else ""))
     return 0
 
 

@@ -114,6 +114,8 @@ class Pipeline:
                 img = src.read()
                 if img is None:
                     break
+                if getattr(src, "last_bad", False):  # an unreadable frame keeps its place, not analysed
+                    process = False
                 now = time.monotonic() - t0
                 t = now if src.live else i / src.fps
                 if self.realtime and not src.live and t > now:

@@ -26,6 +26,7 @@ class VideoReport:
     seconds: float = 0.0
     timeline: Timeline = field(default_factory=Timeline)
     lost: str = ""  # why a live source stopped early, if it did
+    bad_frames: list = field(default_factory=list)  # (index, problem) of unreadable frames (kept in place)
 
     @property
     def fps(self) -> float:
@@ -67,6 +68,7 @@ def process_video(source: FrameSource, engine, tracker: Tracker, out: str | os.P
         ok = True
     finally:
         rep.seconds = time.perf_counter() - t0
+        rep.bad_frames = list(getattr(source, "bad", []))
         if writer is not None:
             writer.close(ok)
         if table:

@@ -117,10 +117,14 @@ def _natural_key(p: Path):
 
 
 class FolderSource(FrameSource):
-    """A folder of still frames in natural order (frame2 before frame10), played at ``fps``."""
+    """A folder of still frames in natural order (frame2 before frame10), played at ``fps``.
+
+    Frame i is file i, always: an unreadable file keeps its place (index and time) and shows the previous
+    frame (black before the first good one); it is reported in ``bad`` and flagged by ``last_bad`` so the
+    pipeline does not analyse it again."""
 
     def __init__(self, folder: Path, fps: float = 25.0):
-        from ..images import IMAGE_EXTS
+        from ..images import IMAGE_EXTS, ImageError, read_image
 
         self.name = str(folder)
         self.fps = float(fps)
@@ -131,33 +135,45 @@ class FolderSource(FrameSource):
             raise ValueError(f"{folder}: folder holds no images ({', '.join(sorted(IMAGE_EXTS))})")
         self.frame_count = len(self.files)
         self._i = 0
-        self.size: tuple[int, int] | None = None
+        self.bad: list[tuple[int, str]] = []  # (frame index, problem)
+        self.last_bad = False
+        self._last: np.ndarray | None = None
+        self._first: tuple[int, np.ndarray] | None = None
+        for k, p in enumerate(self.files):  # the first readable frame fixes the size
+            try:
+                self._first = (k, read_image(p))
+                break
+            except ImageError as e:
+                log.debug("%s", e)
+        if self._first is None:
+            raise ValueError(f"{folder}: none of its {len(self.files)} image(s) could be decoded")
+        img = self._first[1]
+        self.size: tuple[int, int] = (img.shape[1], img.shape[0])
 
     def read(self) -> np.ndarray | None:
         import cv2
 
         from ..images import ImageError, read_image
 
-        while self._i < len(self.files):
-            p = self.files[self._i]
-            self._i += 1
-            try:
-                img = read_image(p)
-            except ImageError as e:
-                if self.size is None:
-                    raise ValueError(f"first frame unreadable: {e}") from e
-                log.warning("skipping frame: %s", e)
-                continue
-            if self.size is None:
-                self.size = (img.shape[1], img.shape[0])
-            elif (img.shape[1], img.shape[0]) != self.size:
-                img = cv2.resize(img, self.size, interpolation=cv2.INTER_AREA)
-            return img
-        return None
+        if self._i >= len(self.files):
+            return None
+        k, p = self._i, self.files[self._i]
+        self._i += 1
+        self.last_bad = False
+        try:
+            img = self._first[1] if self._first and self._first[0] == k else read_image(p)
+        except ImageError as e:
+            log.warning("frame %d unreadable, the previous frame stands in: %s", k, e)
+            self.bad.append((k, str(e)))
+            self.last_bad = True
+            w, h = self.size
+            return self._last.copy() if self._last is not None else np.zeros((h, w, 3), np.uint8)
+        if (img.shape[1], img.shape[0]) != self.size:
+            img = cv2.resize(img, self.size, interpolation=cv2.INTER_AREA)
+        self._last = img
+        return img.copy()
 
     def skip(self) -> bool:
-        if self.size is None:  # the first frame fixes the size: decode it
-            return self.read() is not None
         if self._i >= len(self.files):
             return False
         self._i += 1

@@ -1,0 +1,128 @@
+"""Video defects of issue 14 (7, 9, 12) on real clips and frame folders made of FER2013 faces."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest_video import FER, background, fer_files, paste_scene, read_gray  # noqa: E402
+
+from ferkit.cli import main  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not (FER / "test").is_dir(), reason=f"FER2013 not found at {FER}")
+
+
+def _rows(path: Path) -> list[dict]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def frames_in(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    return n
+
+
+# --------------------------------------------------------------------------- defect 12
+
+
+def test_max_faces_keeps_the_largest_face(tmp_path):
+    """`--max-faces 1` says "the largest"; it used to keep the best-scoring one (here the smaller face)."""
+    from ferkit.commands.video import DETECT_SIZE, MIN_FACE
+    from ferkit.recognizer import Recognizer
+
+    big = cv2.resize(read_gray(fer_files("happy")[0]), (200, 200), interpolation=cv2.INTER_CUBIC)
+    small = cv2.resize(read_gray(fer_files("happy")[2]), (100, 100), interpolation=cv2.INTER_CUBIC)
+    frame = background((480, 300))
+    frame[40:240, 30:230] = big[:, :, None]
+    frame[100:200, 330:430] = small[:, :, None]
+    dets = Recognizer(model="fast", min_face=MIN_FACE, max_side=DETECT_SIZE).detect_boxes(frame)
+    assert len(dets) == 2 and dets[0].box[2] < dets[1].box[2], "precondition: the smaller face scores higher"
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"f{i}.png"), frame)
+    out = tmp_path / "t.csv"
+    assert main(["video", str(frames), "--max-faces", "1", "--csv", str(out), "--quiet"]) == 0
+    rows = _rows(out)
+    assert len(rows) == 3 and all(int(r["w"]) > 150 and int(r["x"]) < 100 for r in rows)
+
+
+# --------------------------------------------------------------------------- defect 9
+
+
+def test_unreadable_frame_keeps_index_and_time(tmp_path, capsys):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    face = paste_scene(read_gray(fer_files("happy")[0]))
+    for i in range(6):
+        cv2.imwrite(str(frames / f"frame{i}.png"), face)
+    (frames / "frame2.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    out, table, js = tmp_path / "o.avi", tmp_path / "t.csv", tmp_path / "s.json"
+    assert main(["video", str(frames), "--fps", "10", "--out", str(out), "--csv", str(table),
+                 "--json", str(js)]) == 0
+    err = capsys.readouterr().err
+    assert "1 unreadable frame(s)" in err and "frame 2" in err
+    rows = _rows(table)
+    assert [int(r["frame"]) for r in rows] == [0, 1, 3, 4, 5]  # frame 3 is still frame 3
+    assert [r["time"] for r in rows] == ["0.000", "0.100", "0.300", "0.400", "0.500"]
+    assert frames_in(out) == 6  # the video keeps its length
+    import json
+
+    assert json.loads(js.read_text())["unreadable_frames"] == [2]
+
+
+def test_frame_folder_starting_with_a_bad_frame(tmp_path, capsys):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "0.jpg").write_bytes(b"nope")
+    shutil.copy(fer_files("happy")[0], frames / "1.jpg")
+    table = tmp_path / "t.csv"
+    assert main(["video", str(frames), "--csv", str(table), "--min-face", "24", "--quiet"]) == 0
+    assert "frame 0" in capsys.readouterr().err
+    (frames / "1.jpg").write_bytes(b"nope too")
+    assert main(["video", str(frames), "--quiet"]) == 2
+    assert "none of its 2 image(s) could be decoded" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- defect 7
+
+
+def test_recording_lasts_as_long_as_the_capture_when_analysis_is_slow(tmp_path):
+    """Frames dropped while analysing used to shorten the recording (0.7 s of video for 2 s captured)."""
+    from ferkit.commands.video import _Session
+    from ferkit.recognizer import Recognizer
+    from ferkit.video import Pipeline, Tracker, open_source
+
+    fps, seconds = 60.0, 1.5
+    clip = tmp_path / "cam.avi"
+    scene = paste_scene(read_gray(fer_files("happy")[0]), face_px=160)
+    w = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), fps, (scene.shape[1], scene.shape[0]))
+    for k in range(int(fps * seconds)):
+        w.write(np.roll(scene, k % 5, axis=1))
+    w.release()
+    source = open_source(clip)
+    engine = Recognizer(model="default", min_face=80, max_side=320, threads=1)  # ~7 faces/s: slower than 60 fps
+    # what `ferkit webcam` does with a camera: newest frame only when behind, paced like a camera
+    pipe = Pipeline(source, engine, Tracker(), drop_late=True, realtime=True).start()
+    args = argparse.Namespace(out=str(tmp_path / "rec.avi"), csv=None, bars=True, duration=None)
+    sess = _Session(args, pipe, source)
+    try:
+        while sess.drain(block=True):
+            pass
+    finally:
+        sess.close(True)
+    if not (pipe.dropped > 0 and sess.frames < fps * seconds):
+        pytest.skip("this machine analyses faster than the 60 fps clip: nothing was dropped")
+    assert abs(frames_in(tmp_path / "rec.avi") - fps * seconds) <= 3  # 1.5 s captured -> 1.5 s of video
+    assert sess.repeated > 0
