@@ -74,15 +74,43 @@ def test_audit_json_never_replaces_the_dataset(tmp_path, kaggle_copy, capsys):
 # --------------------------------------------------------------------------- defect 16: --split val
 
 
-def test_val_is_not_a_split(tmp_path, kaggle_copy, capsys):
+@pytest.fixture
+def two_checkpoints(tmp_path):
+    """best.pt and last.pt of one run: real (untrained) seed networks in the checkpoint format."""
+    torch = pytest.importorskip("torch")
+    from ferkit.checkpoint import FORMAT, atomic_torch_save
+    from ferkit.models import create_model
+
+    run = tmp_path / "run"
+    for i, name in enumerate(("best", "last")):
+        torch.manual_seed(i)
+        atomic_torch_save({"format": FORMAT, "labels": list(EMOTIONS), "model": "seed", "epoch": i,
+                           "state_dict": create_model("seed").state_dict()}, run / f"{name}.pt")
+    return run
+
+
+def test_val_is_not_a_split(tmp_path, kaggle_copy, two_checkpoints, capsys):
     root = kaggle_copy(tmp_path / "k")
     for name in ("val", "validation"):
         with pytest.raises(DatasetError, match="validation/ folder is read with 'test'"):
             load_split(root, name, cache=False)  # used to mix PublicTest + PrivateTest silently
-        with pytest.raises(SystemExit) as e:
-            main(["evaluate", str(tmp_path / "any.pt"), "--data", str(root), "--split", name])
+        with pytest.raises(SystemExit) as e:  # used to score both test sets together, rc 0
+            main(["evaluate", str(two_checkpoints / "best.pt"), "--data", str(root), "--split", name])
         assert e.value.code == 2
     assert "invalid choice: 'val'" in capsys.readouterr().err
+    assert not list(two_checkpoints.glob("eval-*"))
+
+
+def test_evaluations_of_two_checkpoints_keep_their_own_reports(tmp_path, kaggle_copy, two_checkpoints, capsys):
+    """Write-path review: best.pt and last.pt of one run used to share eval-<split>-<tta>/report.json."""
+    import json
+
+    root = kaggle_copy(tmp_path / "k")
+    for name in ("best", "last"):
+        assert main(["evaluate", str(two_checkpoints / f"{name}.pt"), "--data", str(root), "--split", "private"]) == 0
+    reports = sorted(two_checkpoints.glob("eval-*/report.json"))
+    assert [p.parent.name for p in reports] == ["eval-best-private-none", "eval-last-private-none"]
+    assert [json.loads(p.read_text())["epoch"] for p in reports] == [0, 1]
 
 
 # --------------------------------------------------------------------------- progress noise

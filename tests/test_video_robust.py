@@ -100,7 +100,7 @@ def test_frame_folder_starting_with_a_bad_frame(tmp_path, capsys):
 
 def test_recording_lasts_as_long_as_the_capture_when_analysis_is_slow(tmp_path):
     """Frames dropped while analysing used to shorten the recording (0.7 s of video for 2 s captured)."""
-    from ferkit.commands.video import _Session
+    from ferkit.commands.webcam import _Session
     from ferkit.recognizer import Recognizer
     from ferkit.video import Pipeline, Tracker, open_source
 
@@ -126,3 +126,25 @@ def test_recording_lasts_as_long_as_the_capture_when_analysis_is_slow(tmp_path):
         pytest.skip("this machine analyses faster than the 60 fps clip: nothing was dropped")
     assert abs(frames_in(tmp_path / "rec.avi") - fps * seconds) <= 3  # 1.5 s captured -> 1.5 s of video
     assert sess.repeated > 0
+
+
+# --------------------------------------------------------------------------- write-path review
+
+
+def test_snapshots_never_replace_each_other(tmp_path):
+    """Two sessions saving snapshot 1 in the same second used to write one file over the other."""
+    from ferkit.commands.webcam import _save_png
+
+    img = paste_scene(read_gray(fer_files("happy")[0]))
+    a = _save_png(img, tmp_path, 1)
+    b = _save_png(cv2.flip(img, 1), tmp_path, 1)
+    assert a != b and a.is_file() and b.is_file()
+    np.testing.assert_array_equal(cv2.imread(str(a)), img)
+
+
+def test_wrong_output_extension_fails_before_the_work(tmp_path, capsys):
+    frames = tmp_path / "f"
+    frames.mkdir()
+    cv2.imwrite(str(frames / "0.png"), paste_scene(read_gray(fer_files("happy")[0])))
+    assert main(["video", str(frames), "--csv", str(tmp_path / "t.csv"), "--plot", str(tmp_path / "p.avi")]) == 2
+    assert "--plot" in capsys.readouterr().err and not (tmp_path / "t.csv").exists()

@@ -75,7 +75,8 @@ def run_evaluation(
                    device=device)
     rep.update(checkpoint=str(checkpoint), model=ckpt["model"], data=str(data), split=split, tta=tta,
                epoch=ckpt.get("epoch"), skipped=len(ds.skipped))
-    out = Path(out_dir) if out_dir else Path(checkpoint).parent / f"eval-{split}-{tta}"
+    # named after the checkpoint too: evaluating best.pt and last.pt of one run never share a report
+    out = Path(out_dir) if out_dir else Path(checkpoint).parent / f"eval-{Path(checkpoint).stem}-{split}-{tta}"
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / ".report.json.tmp"
     tmp.write_text(json.dumps(rep, indent=2))

@@ -3,7 +3,8 @@
 from .predict import add_parser as _add_predict
 
 BUILDERS: list = [_add_predict]
-from .video import add_video_parser, add_webcam_parser  # noqa: E402
+from .video import add_video_parser  # noqa: E402
+from .webcam import add_webcam_parser  # noqa: E402
 
 BUILDERS += [add_video_parser, add_webcam_parser]
 from .serve import add_parser as _add_serve  # noqa: E402
