@@ -107,11 +107,11 @@ def cmd_video(args) -> int:
     from ..outputs import check_outputs
     from ..video import open_source, process_video, source_files
 
-    _check_suffixes(args)  # a wrong extension fails now, not after the whole video was analysed
     source = open_source(args.input, fps=args.fps)  # bad input fails before the model loads
     try:
         check_outputs({"--out": args.out, "--csv": args.csv, "--plot": args.plot, "--json": args.json},
                       source_files(source))
+        _check_suffixes(args)  # a wrong extension fails now, not after the whole video was analysed
         engine = _engine(args)
     except BaseException:
         source.close()
