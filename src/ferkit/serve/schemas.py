@@ -46,7 +46,8 @@ class EmotionsOut(BaseModel):
     faces: list[FaceOut]
     image: ImageSize
     model: str = Field(description="model that classified the faces ('default', 'fast' or a file name)")
-    detector: str = Field(description="face detector used ('full' when crop=true)")
+    detector: str = Field(description="face detector of this request ('full' when crop=true); a face may name "
+                                      "the path that found it (e.g. an image small enough to be a face crop)")
     timing_ms: Timing
 
 

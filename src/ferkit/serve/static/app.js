@@ -73,6 +73,15 @@ function drawFaces(faces, sx, sy) {
     ctx.fillRect(x - ctx.lineWidth / 2, ty, tw, th);
     ctx.fillStyle = "#000";
     ctx.fillText(txt, x + 4 * unit, ty + 3 * unit);
+    // landmarks where the detector gives them ({name: [x, y]} or a list of [x, y])
+    const marks = f.landmarks ? (Array.isArray(f.landmarks) ? f.landmarks : Object.values(f.landmarks)) : [];
+    ctx.fillStyle = col;
+    for (const p of marks) {
+      if (!Array.isArray(p) || p.length < 2) continue;
+      ctx.beginPath();
+      ctx.arc(p[0] * sx, p[1] * sy, 2.5 * unit, 0, 2 * Math.PI);
+      ctx.fill();
+    }
     // seven probability bars beside the box (right side, or left when there is no room)
     const bw = 70 * unit, bh = 10 * unit, gap = 3 * unit, lw = 44 * unit;
     let bx = x + w + 6 * unit;
