@@ -198,3 +198,27 @@ def test_export_int8_weights_quarter_size_same_answers(trained, small_real, tmp_
     assert sizes["int8"] < sizes["float32"] / 3.5
     assert np.abs(probs["int8"] - probs["float32"]).max() < 0.05
     assert (probs["int8"].argmax(1) == probs["float32"].argmax(1)).mean() >= 0.97
+
+
+def test_resume_keeps_the_checkpoint_config_and_says_what_changed(small_real, tmp_path, capsys):
+    """Issue 14 #6 / issue 15: a resumed run is the same run; given flags change it, and it says so."""
+    common = ["--out-dir", str(tmp_path), "--name", "r", "--model", "fernet_s", "--batch-size", "28",
+              "--no-progress", "--threads", "2"]
+    assert main(["train", "--data", str(small_real), *common, "--epochs", "1", "--limit", "56",
+                 "--val-limit", "50", "--augment", "none"]) == 0
+    capsys.readouterr()
+    # no --epochs (default 60), no --data: both come from the checkpoint; nothing left to train
+    assert main(["train", *common, "--resume", "--max-steps", "4"]) == 0
+    text = capsys.readouterr().out
+    ck = load_checkpoint(tmp_path / "r" / "last.pt")
+    assert ck["epoch"] == 1 and ck["config"]["epochs"] == 1 and ck["config"]["val_limit"] == 50
+    assert "kept from the checkpoint" in text and "epochs 1 (not 60)" in text and "nothing to train" in text
+    # explicit flags change the run, and are listed
+    assert main(["train", *common, "--resume", "--epochs", "2", "--val-limit", "20"]) == 0
+    text = capsys.readouterr().out
+    assert "changed by flags: epochs 1 -> 2, val_limit 50 -> 20" in text and "select on 20 (public)" in text
+    ck = load_checkpoint(tmp_path / "r" / "last.pt")
+    assert ck["epoch"] == 2 and ck["config"]["val_limit"] == 20 and ck["config"]["augment"] == "none"
+    # a saved run cannot continue as another network
+    assert main(["train", *common, "--resume", "--model", "seed"]) == 2
+    assert "resumed run keeps it" in capsys.readouterr().err

@@ -38,7 +38,9 @@ def _add_train(sub):
     p.add_argument("--name", help="run name: outputs go to <out-dir>/<name> (default <model>-s<seed>)")
     p.add_argument("--out-dir", dest="out_dir")
     p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--batch-size", dest="batch_size", type=int,
+                   help="global batch: with torchrun, all processes together (each takes batch/N); "
+                        "the --lr goes with it, whatever N")
     p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
     p.add_argument("--lr", type=float)
     p.add_argument("--weight-decay", dest="weight_decay", type=float)
@@ -70,13 +72,18 @@ def _add_train(sub):
     p.add_argument("--skip-unknown", dest="skip_unknown", action="store_true", default=None,
                    help="ignore folders that are not emotion names")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
-    p.add_argument("--resume", action="store_true", help="continue runs/<name>/last.pt")
+    p.add_argument("--sync-bn", dest="sync_bn", choices=["auto", "on", "off"],
+                   help="torchrun runs: batch-norm statistics over the global batch (auto: on with GPUs)")
+    p.add_argument("--dist-timeout", dest="dist_timeout", type=float,
+                   help="torchrun runs: seconds to wait for another process before failing (default 600)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue runs/<name>/last.pt with its saved config; flags given change it (and are listed)")
     p.set_defaults(func=cmd_train)
 
 
 def cmd_train(args) -> int:
     _need_torch("train")
-    from .train import TrainConfig, train
+    from .train import DistributedRunError, TrainConfig, train
 
     cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
     skip = {"config", "resume", "func", "command", "verbose", "model_args"}
@@ -92,9 +99,14 @@ def cmd_train(args) -> int:
             kw[key] = yaml.safe_load(value)
         changes["model_kwargs"] = kw
     cfg = cfg.updated(changes)
-    res = train(cfg, resume=args.resume)
-    print(f"best {res['val_split']} accuracy {res['best_acc']:.4f}; {res['epochs_done']} epochs; "
-          f"{res['wall_seconds']:.0f}s; checkpoints in {res['run_dir']}")
+    try:
+        res = train(cfg, resume=args.resume, explicit=set(changes))
+    except DistributedRunError as e:
+        print(f"ferkit train: error: {e}", file=sys.stderr)
+        return 1
+    if res["rank"] == 0:  # a torchrun run: process 0 speaks for all
+        print(f"best {res['val_split']} accuracy {res['best_acc']:.4f}; {res['epochs_done']} epochs; "
+              f"{res['wall_seconds']:.0f}s; checkpoints in {res['run_dir']}")
     return 130 if res["interrupted"] else 0
 
 
