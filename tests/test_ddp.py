@@ -4,6 +4,7 @@ on real FER2013 images, against a single-process run with the same global batch.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -155,7 +156,7 @@ def test_a_crashed_process_ends_the_run_with_an_error(small_real, tmp_path):  # 
     t0 = time.time()
     rc, text = run.finish(timeout=60)
     assert rc != 0 and time.time() - t0 < 45, text
-    assert "SIGKILL" in text and "rank: 1" in text, text
+    assert "SIGKILL" in text and re.search(r"rank\s*:\s*1 ", text), text  # torchrun names the failed process
 
 
 def test_a_process_that_stops_answering_times_out(small_real, tmp_path):  # noqa: F811

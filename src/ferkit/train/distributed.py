@@ -82,8 +82,8 @@ class Dist:
         backend = "nccl" if device.type == "cuda" else "gloo"
         owns = not dist.is_initialized()
         if owns:
-            dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s),
-                                    device_id=device if device.type == "cuda" else None)
+            bind = {"device_id": device} if device.type == "cuda" else {}  # NCCL: one GPU per process
+            dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s), **bind)
         # a gloo group with a long timeout for the one wait that may take long: the decode cache
         prep = dist.new_group(backend="gloo", timeout=timedelta(seconds=max(timeout_s, PREP_TIMEOUT_S)))
         return cls(rank, world, local, backend, timeout_s, owns, prep), device
