@@ -20,16 +20,17 @@ from ferkit.checkpoint import load_checkpoint
 from ferkit.cli import main
 
 RUN_FILES = {"last.pt", "best.pt", "metrics.csv", "curves.png", "config.json"}
-# per-process batch-norm statistics (PyTorch's SyncBatchNorm is GPU-only) are the one difference from a
-# single process here (no augmentation, no dropout, same images per global batch): after 10 steps the
-# losses agree to this much (measured: about 0.01, see notes in the test)
-LOSS_TOL = 0.05
+# Same global batch, same images per step, no augmentation, no dropout. Without batch norm (the `seed` CNN) one
+# process and two compute the same thing up to float rounding; with batch norm on CPU each process normalises
+# with its own half-batch statistics (PyTorch's SyncBatchNorm is GPU-only), which moves the losses a little.
+EXACT_TOL = 1e-3
+BN_TOL = {"train_loss": 0.05, "val_loss": 0.25}
 
 
-def _args(data, out, name, *extra):
-    return ["train", "--data", str(data), "--out-dir", str(out), "--name", name, "--model", "fernet_s",
-            "--model-arg", "dropout=0", "--batch-size", "28", "--optimizer", "adam", "--lr", "0.002",
-            "--augment", "none", "--ema", "0", "--weight-decay", "0", "--label-smoothing", "0",
+def _args(data, out, name, *extra, model=("fernet_s", "dropout=0")):
+    return ["train", "--data", str(data), "--out-dir", str(out), "--name", name, "--model", model[0],
+            *[a for kv in model[1:] for a in ("--model-arg", kv)], "--batch-size", "28", "--optimizer", "adam",
+            "--lr", "0.002", "--augment", "none", "--ema", "0", "--weight-decay", "0", "--label-smoothing", "0",
             "--warmup-epochs", "0", "--schedule", "none", "--no-progress", "--dist-timeout", "60", *extra]
 
 
@@ -115,19 +116,33 @@ def test_global_batches_hold_the_same_images_with_one_or_two_processes():
         Dist(rank=0, world=3, backend="gloo").local_batch(28)
 
 
+def _losses(run: Path) -> list[tuple[float, float]]:
+    return [(h["train_loss"], h["val_loss"]) for h in load_checkpoint(run / "last.pt")["history"]]
+
+
 def test_two_processes_match_one_and_write_one_set_of_files(two_runs):
     out, stdout = two_runs
     assert set(os.listdir(out)) == {"one", "two"}
     assert set(os.listdir(out / "two")) == RUN_FILES  # no temp files, no second copy
     # only process 0 talks: one header, one line per epoch, one summary
-    assert stdout.count("2 processes (gloo), global batch 28 = 14 per process") == 1
+    assert stdout.count("2 processes (gloo), global batch 28 = 14 per process, per-process BN") == 1
     assert stdout.count("epoch   2/2") == 1 and stdout.count("best public accuracy") == 1
     a, b = load_checkpoint(out / "one" / "last.pt"), load_checkpoint(out / "two" / "last.pt")
     assert a["world_size"] == 1 and b["world_size"] == 2 and a["step"] == b["step"] == 10
-    for ha, hb in zip(a["history"], b["history"]):
-        assert abs(ha["train_loss"] - hb["train_loss"]) < LOSS_TOL, (ha, hb)
-        assert abs(ha["val_loss"] - hb["val_loss"]) < LOSS_TOL, (ha, hb)
-    assert a["history"][-1]["train_loss"] < a["history"][0]["train_loss"]  # it did learn something
+    one, two = _losses(out / "one"), _losses(out / "two")
+    print("fernet_s (batch norm), (train loss, val loss) per epoch: one process", one, "two", two)
+    for (ta, va), (tb, vb) in zip(one, two):
+        assert abs(ta - tb) < BN_TOL["train_loss"] and abs(va - vb) < BN_TOL["val_loss"], (one, two)
+
+
+def test_without_batch_norm_two_processes_equal_one(small_real, tmp_path):  # noqa: F811
+    seed = ("seed", "conv_dropout=0", "dense_dropout=[0, 0]")
+    assert main(_args(small_real, tmp_path, "one", "--epochs", "1", "--threads", "2", model=seed)) == 0
+    res = _run(_args(small_real, tmp_path, "two", "--epochs", "1", model=seed))
+    assert res.returncode == 0, res.stdout + res.stderr
+    one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    print("seed CNN (no batch norm), (train loss, val loss) after 5 steps: one process", one, "two", two)
+    assert abs(one[0][0] - two[0][0]) < EXACT_TOL and abs(one[0][1] - two[0][1]) < EXACT_TOL, (one, two)
 
 
 def test_killed_distributed_run_resumes_to_the_same_weights(two_runs, small_real):  # noqa: F811
