@@ -1,7 +1,10 @@
 """ferkit: facial emotion recognition — train, evaluate and run offline models (7 emotions).
 
+>>> from ferkit import Recognizer
+>>> Recognizer().detect("group.jpg")      # list[Face]: box, score, label, confidence, probs
+
 Importing ferkit never imports torch: the runtime (faces, recognizer, video) runs on onnxruntime alone.
-``ferkit.Recognizer`` is loaded lazily on first use.
+``ferkit.Recognizer`` is loaded lazily on first use. The package ships type hints (``py.typed``).
 """
 
 from .emotions import EMOTIONS
@@ -16,3 +19,7 @@ def __getattr__(name: str):
 
         return Recognizer
     raise AttributeError(f"module 'ferkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -12,6 +12,8 @@ import logging
 import sys
 from pathlib import Path
 
+from .commands.options import STDOUT, add_json, write_json
+
 # ferkit.models.tta.TTA_MODES, spelled out so that the CLI starts without importing torch (a test checks it)
 TTA_CHOICES = ["none", "flip", "shift", "scale-rot", "scale-rot-wide"]
 
@@ -113,33 +115,65 @@ def cmd_train(args) -> int:
 # --------------------------------------------------------------------------- evaluate
 
 def _add_evaluate(sub):
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint: accuracy, macro-F1, per-class table, confusion PNG")
-    p.add_argument("checkpoint")
-    p.add_argument("--data", required=True, help="dataset folder or fer2013.csv")
-    p.add_argument("--split", default="private", choices=["private", "public", "test", "train"],
-                   help="private | public | test (both) | train (default private)")
-    p.add_argument("--tta", default="none", choices=TTA_CHOICES)
-    p.add_argument("--out", help="output folder (default: next to the checkpoint)")
-    p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--amp", action="store_true", help="bf16 autocast")
-    p.add_argument("--device", default="cpu", help="cpu | cuda")
-    p.add_argument("--no-ema", action="store_true", help="use the raw weights, not the EMA weights")
-    p.add_argument("--skip-unknown", action="store_true")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p = sub.add_parser(
+        "evaluate", help="accuracy, macro-F1, per-class table and confusion PNG of a model on a labelled dataset",
+        description="Evaluate a model on a labelled dataset (Kaggle folders, fer2013.csv or .npz): accuracy, "
+                    "macro-F1, per-class precision/recall/F1, NLL/ECE, confusion matrix PNG, report.json. MODEL "
+                    "is a training checkpoint (.pt, needs torch) or an ONNX model: 'default', 'fast' (the "
+                    "shipped ones) or a .onnx file from `ferkit export` (no torch needed; TTA and temperature "
+                    "are inside the graph). The images are used as stored: 48x48 face crops, no detection.")
+    p.add_argument("checkpoint", metavar="MODEL", help="checkpoint .pt, or default | fast | FILE.onnx")
+    p.add_argument("--data", required=True, help="dataset folder (Kaggle layout), fer2013.csv or .npz")
+    p.add_argument("--split", default="auto",
+                   help="private | public | test | train; auto = private when the test/ file names carry "
+                        "FER2013's PrivateTest_ prefix, else test (the whole test/ folder)")
+    p.add_argument("--tta", default="none", choices=TTA_CHOICES,
+                   help="test-time views averaged (checkpoints only; an ONNX model has its own in the graph)")
+    p.add_argument("--out", metavar="DIR",
+                   help="report folder (default: eval-<split>-<tta>/ next to a checkpoint, "
+                        "runs/eval-<model>-<split>/ for an ONNX model)")
+    p.add_argument("--batch-size", type=int, default=512, help="images per inference call")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast (checkpoints only)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda (checkpoints only)")
+    p.add_argument("--no-ema", action="store_true",
+                   help="use the raw weights, not the EMA weights (checkpoints only)")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (ONNX only; default: all cores)")
+    p.add_argument("--skip-unknown", action="store_true", help="ignore folders that are not emotion names")
+    add_json(p, "the report")
     p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args) -> int:
-    _need_torch("evaluate")
-    from .evaluate import run_evaluation
+    from .data import report_split
+    from .evaluate_onnx import is_onnx_model
 
-    rep = run_evaluation(args.checkpoint, args.data, args.split, out_dir=args.out, tta=args.tta,
-                         batch_size=args.batch_size, amp=args.amp, use_ema=not args.no_ema,
-                         skip_unknown=args.skip_unknown, device=args.device)
-    if args.json:
-        print(json.dumps({k: v for k, v in rep.items() if k != "text"}, indent=2))
+    split = report_split(args.data) if args.split == "auto" else args.split
+    if args.split == "auto":
+        print(f"ferkit evaluate: split {split}", file=sys.stderr)
+    if is_onnx_model(args.checkpoint):
+        from .evaluate_onnx import evaluate_onnx
+
+        ignored = [o for o, on in (("--tta", args.tta != "none"), ("--amp", args.amp), ("--no-ema", args.no_ema),
+                                   ("--device", args.device != "cpu")) if on]
+        if ignored:
+            raise ValueError(f"{', '.join(ignored)}: not for an ONNX model (its views and temperature are "
+                             "inside the graph; it runs on the CPU with onnxruntime)")
+        out = args.out or Path("runs") / f"eval-{Path(str(args.checkpoint)).stem}-{split}"
+        rep = evaluate_onnx(args.checkpoint, args.data, split, out_dir=out, batch_size=args.batch_size,
+                            threads=args.threads, skip_unknown=args.skip_unknown)
+        what = f"{rep['model']} on {split}"
     else:
-        print(f"{rep['model']} on {args.split} (tta {args.tta}), {rep['images_per_second']:.0f} images/s")
+        _need_torch("evaluate (of a .pt checkpoint; 'default', 'fast' and .onnx models need no torch)")
+        from .evaluate import run_evaluation
+
+        rep = run_evaluation(args.checkpoint, args.data, split, out_dir=args.out, tta=args.tta,
+                             batch_size=args.batch_size, amp=args.amp, use_ema=not args.no_ema,
+                             skip_unknown=args.skip_unknown, device=args.device)
+        what = f"{rep['model']} on {split} (tta {args.tta})"
+    if args.json:
+        write_json({k: v for k, v in rep.items() if k != "text"}, args.json)
+    if args.json != STDOUT:
+        print(f"{what}, {rep['images_per_second']:.0f} images/s")
         print(rep["text"])
         print(f"report: {rep['out_dir']}/report.json  confusion matrix: {rep['out_dir']}/confusion.png")
     return 0
@@ -152,7 +186,9 @@ def _add_export(sub):
     p.add_argument("checkpoints", nargs="+")
     p.add_argument("--out", required=True, help="output .onnx path")
     p.add_argument("--tta", default="none", choices=TTA_CHOICES, help="views averaged inside the graph")
-    p.add_argument("--temperature", default="1.0", help="a number, or 'auto' to fit on --calib-data public split")
+    p.add_argument("--temperature", default="1.0", type=_temperature,
+                   help="softmax temperature baked into the graph: a number, or 'auto' to fit it on the public "
+                        "split of --calib-data")
     p.add_argument("--calib-data", help="dataset for temperature fitting (split public)")
     p.add_argument("--parity-data", help="dataset whose private split is used for the torch/ONNX parity check")
     p.add_argument("--opset", type=int, default=17)
@@ -163,11 +199,23 @@ def _add_export(sub):
     p.set_defaults(func=cmd_export)
 
 
+def _temperature(s: str) -> float | str:
+    if s == "auto":
+        return s
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is neither a number nor 'auto'") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{s!r}: must be > 0")
+    return v
+
+
 def cmd_export(args) -> int:
     _need_torch("export")
     from .export import export_onnx
 
-    t = args.temperature if args.temperature == "auto" else float(args.temperature)
+    t = args.temperature
     res = export_onnx(args.checkpoints, args.out, tta=args.tta, temperature=t, calib_data=args.calib_data,
                       parity_data=args.parity_data, opset=args.opset, half_weights=args.half_weights,
                       weights=args.weights)
@@ -179,7 +227,8 @@ def cmd_export(args) -> int:
 
 def _add_data(sub):
     p = sub.add_parser("data", help="inspect a dataset: counts per split, or a full audit")
-    dsub = p.add_subparsers(dest="data_cmd", required=True)
+    dsub = p.add_subparsers(dest="data_cmd", required=True, metavar="{info,audit}",
+                            title="commands", description="ferkit data info PATH | ferkit data audit PATH")
     i = dsub.add_parser("info", help="images per class and split")
     i.add_argument("path")
     i.add_argument("--skip-unknown", action="store_true")
@@ -240,25 +289,9 @@ def cmd_data_audit(args) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- models
-
-def _add_models(sub):
-    p = sub.add_parser("models", help="list registered models with parameters and MACs")
-    p.set_defaults(func=cmd_models)
-
-
-def cmd_models(args) -> int:
-    _need_torch("models")
-    from .models import count_params, create_model, describe_model, list_models
-
-    for n in list_models():
-        print(f"{n:<12}{count_params(create_model(n)):>12,}  {describe_model(n)}")
-    return 0
-
-
 # --------------------------------------------------------------------------- main
 
-BUILDERS = [_add_train, _add_evaluate, _add_export, _add_data, _add_models]
+BUILDERS = [_add_train, _add_evaluate, _add_export, _add_data]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ferkit", description="Facial emotion recognition toolkit.")
     parser.add_argument("--version", action="version", version=f"ferkit {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     for b in BUILDERS:
         b(sub)
     for extra in _runtime_builders():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -12,8 +11,9 @@ import torch
 import torch.nn as nn
 
 from .data import load_split
-from .metrics import classification_report, format_report
+from .metrics import classification_report
 from .models.tta import Predictor
+from .report import save_report
 
 
 @torch.no_grad()
@@ -65,7 +65,6 @@ def run_evaluation(
 ) -> dict:
     """Evaluate a checkpoint on a dataset split; write report.json and confusion.png in out_dir."""
     from .checkpoint import load_checkpoint, model_from_checkpoint
-    from .plots import plot_confusion
 
     ckpt = load_checkpoint(checkpoint)
     model = model_from_checkpoint(ckpt, use_ema=use_ema)
@@ -77,12 +76,4 @@ def run_evaluation(
                epoch=ckpt.get("epoch"), skipped=len(ds.skipped))
     # named after the checkpoint too: evaluating best.pt and last.pt of one run never share a report
     out = Path(out_dir) if out_dir else Path(checkpoint).parent / f"eval-{Path(checkpoint).stem}-{split}-{tta}"
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".report.json.tmp"
-    tmp.write_text(json.dumps(rep, indent=2))
-    os.replace(tmp, out / "report.json")
-    plot_confusion(rep["confusion_matrix"], out / "confusion.png",
-                   title=f"{ckpt['model']} on {split} (acc {rep['accuracy']:.4f})")
-    rep["out_dir"] = str(out)
-    rep["text"] = format_report(rep)
-    return rep
+    return save_report(rep, out, title=f"{ckpt['model']} on {split} (acc {rep['accuracy']:.4f})")

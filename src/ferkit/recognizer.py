@@ -12,13 +12,15 @@ are **BGR** (OpenCV order) unless ``channels="rgb"`` is passed; 2-D arrays are g
 Interface (stable; the video/webcam code builds on it):
 
 * ``Recognizer(model=None | "default" | "fast" | path, detector="auto", min_face=24, threshold=None,
-  max_faces=None, threads=None)``
+  max_faces=None, threads=None)`` (see ``Recognizer.__init__`` for every argument)
 * ``classify(face) -> Prediction``; ``classify_batch(faces) -> list[Prediction]`` (one inference call)
 * ``detect(image) -> list[Face]``; ``detect_boxes(bgr) -> list[Detection]`` (``(box, score)`` tuples);
   ``classify_boxes(bgr, boxes) -> list[Prediction]`` (crop + classify in one batch)
 * ``Prediction``: ``label``, ``confidence``, ``probs`` (7,) float32 in EMOTIONS order, ``as_dict()``
 * ``Face``: ``box`` (x, y, w, h) in original image pixels, ``score`` (detector units), ``label``,
   ``confidence``, ``probs``, ``as_dict()``, ``prediction``
+* ``Face`` and ``Prediction`` are immutable values: ``==`` compares every field (arrays exactly), they
+  hash consistently (usable in sets and as dict keys), and ``probs`` is read-only.
 
 Additions beyond the brief (nothing renamed): ``channels=`` on the image-taking methods,
 ``predict_arrays()`` for (N, 48, 48) uint8 batches, ``crop_faces()``, ``batch_size=`` on
@@ -35,32 +37,52 @@ from pathlib import Path
 
 import numpy as np
 
+from .arrayvalue import ArrayValue, frozen_array
 from .emotions import EMOTIONS
 from .faces import Box, CropSpec, Detection, create_detector, crop_face
 from .images import ImageInput, to_array, to_bgr, to_gray
 
 INPUT_SIZE = 48
+TORCH_SUFFIXES = (".pt", ".pth", ".ckpt")
 
 
-@dataclass(frozen=True)
-class Prediction:
+@dataclass(frozen=True, eq=False)
+class Prediction(ArrayValue):
+    """The emotion of one face: ``label`` (one of :data:`ferkit.EMOTIONS`), its probability ``confidence``
+    and ``probs``, all 7 probabilities (float32, read-only, in EMOTIONS order, summing to 1).
+
+    Equality is by value: two predictions are equal when label, confidence and every probability are
+    exactly equal (``np.array_equal``); predictions are hashable, consistently with that equality.
+    """
+
     label: str
     confidence: float
     probs: np.ndarray  # (7,) float32 in EMOTIONS order
 
     @classmethod
     def from_probs(cls, p: np.ndarray) -> Prediction:
-        p = np.asarray(p, dtype=np.float32).reshape(-1)
+        """The prediction for a (7,) probability vector: the label is the most probable emotion."""
+        p = frozen_array(np.asarray(p, dtype=np.float32).reshape(-1))
         i = int(np.argmax(p))
         return cls(EMOTIONS[i], float(p[i]), p)
 
     def as_dict(self) -> dict:
+        """JSON-ready: ``{"label": str, "confidence": float, "probs": {emotion: float, ...}}``, floats
+        rounded to 6 decimals, emotions in EMOTIONS order."""
         return {"label": self.label, "confidence": round(self.confidence, 6),
                 "probs": {e: round(float(v), 6) for e, v in zip(EMOTIONS, self.probs, strict=False)}}
 
 
-@dataclass(frozen=True)
-class Face:
+@dataclass(frozen=True, eq=False)
+class Face(ArrayValue):
+    """One face found in a photo: where it is and what it shows.
+
+    ``box``: (x, y, w, h) ints in the original image's pixels (EXIF orientation applied); ``score``: the
+    detector's confidence in its own units (see :mod:`ferkit.faces`; 1.0 for ``detector="full"``);
+    ``label``, ``confidence``, ``probs``: as in :class:`Prediction` (``face.prediction`` gives one).
+    Equality is by value (every field, arrays exactly); faces are hashable.
+    """
+
     box: Box  # x, y, w, h in original image pixels
     score: float  # detector score, in the detector's units (see ferkit.faces)
     label: str
@@ -69,9 +91,12 @@ class Face:
 
     @property
     def prediction(self) -> Prediction:
+        """The emotion part of this face as a :class:`Prediction`."""
         return Prediction(self.label, self.confidence, self.probs)
 
     def as_dict(self) -> dict:
+        """JSON-ready: ``{"box": {"x", "y", "w", "h"}, "score", "label", "confidence", "probs": {...}}``
+        (the ``probs`` mapping as in :meth:`Prediction.as_dict`)."""
         x, y, w, h = self.box
         head = {"box": {"x": x, "y": y, "w": w, "h": h}, "score": round(self.score, 6)}
         return head | self.prediction.as_dict()
@@ -85,6 +110,10 @@ def _resolve_model(model: str | os.PathLike | None) -> Path:
     if isinstance(model, str) and model in weights.MODELS:
         return weights.model_path(model)
     p = Path(model)
+    if p.suffix.lower() in TORCH_SUFFIXES:
+        raise ValueError(f"{p}: a training checkpoint, not an ONNX model; export it first: "
+                         f"ferkit export {p} --out {p.with_suffix('.onnx')}  (needs torch; then --model "
+                         f"{p.with_suffix('.onnx')})")
     if not p.is_file():
         raise FileNotFoundError(f"model {str(model)!r}: no such file and not a shipped model name "
                                 f"(shipped: {', '.join(weights.list_shipped()) or 'none'})")
@@ -108,6 +137,30 @@ class Recognizer:
     def __init__(self, model: str | os.PathLike | None = None, detector: str = "auto", min_face: int = 24,
                  threshold: float | None = None, max_faces: int | None = None, threads: int | None = None,
                  crop: CropSpec | None = None, max_side: int | None = 640):
+        """Load a model and a face detector (onnxruntime, CPU; no torch).
+
+        Args:
+            model: ``None`` or ``"default"`` (the accurate ensemble), ``"fast"`` (one network, for video),
+                or the path of a ``.onnx`` file written by ``ferkit export``. ``ferkit models`` lists the
+                shipped ones. A ``.pt`` checkpoint is refused with the export command to run.
+            detector: ``"auto"`` (the best installed), a detector name (``ferkit.faces.list_detectors()``
+                lists them, e.g. ``"dlib"``, ``"haar"``), or ``"full"``: no detection, the whole image is
+                one face (for inputs that are face crops already).
+            min_face: smallest face side, in original-image pixels, that the detector reports.
+            threshold: detector score threshold in the detector's units; ``None``: the detector's own.
+            max_faces: keep at most this many faces per image (best first); ``None``: all.
+            threads: onnxruntime intra-op threads; ``None``: all cores.
+            crop: how a detector box becomes the 48x48 model input (:class:`ferkit.faces.CropSpec`);
+                ``None``: the detector's tuned framing.
+            max_side: photos are scaled so that the longer side is at most this for detection (boxes are
+                always reported in original pixels); ``None``: never scaled.
+
+        Raises:
+            FileNotFoundError: ``model`` is neither a shipped name nor a file.
+            ValueError: the file is not a ferkit ONNX model (wrong input shape or labels), or a checkpoint.
+            ferkit.faces.DetectorUnavailable: the detector's package is not installed (the message says
+                what to install).
+        """
         import onnxruntime as ort
 
         self.model_path = _resolve_model(model)

@@ -10,3 +10,6 @@ BUILDERS += [add_video_parser, add_webcam_parser]
 from .serve import add_parser as _add_serve  # noqa: E402
 
 BUILDERS += [_add_serve]
+from .models import add_parser as _add_models  # noqa: E402
+
+BUILDERS += [_add_models]

@@ -197,7 +197,8 @@ def list_split_files(
         log.warning("%s: skipped unknown emotion folder(s) %s", folder, ", ".join(sorted(unknown)))
     if not files:
         what = f" named {prefix}*" if prefix else ""
-        hint = " (this split needs the FER2013 file-name prefixes; --split all reads every file)" if prefix else ""
+        hint = (" (this split needs the FER2013 file-name prefixes: pass --split test for the whole test/ folder, "
+                "--split all for every file of a split folder)") if prefix else ""
         raise DatasetError(f"{folder}: no images{what} found under emotion folders{hint}")
     files.sort()
     return root, files
@@ -389,6 +390,15 @@ def load_split(
         return read_fer2013_csv(csvs[0], split)
     return read_folder_split(p, split, skip_unknown=skip_unknown, cache=cache, cache_dir=cache_dir,
                              progress=progress)
+
+
+def report_split(path: str | os.PathLike) -> str:
+    """The split a report is made on: ``private`` (FER2013's PrivateTest) when the dataset marks it,
+    else ``test`` (the whole test/ folder of a Kaggle-style dataset), else ``train``."""
+    for s in ("private", "test"):
+        if has_split(path, s):
+            return s
+    return "train"
 
 
 def has_split(path: str | os.PathLike, split: str) -> bool:

@@ -5,6 +5,7 @@ See MODEL_CARD.md in the repository for how they were trained and what they scor
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
@@ -31,4 +32,31 @@ def default_model_path() -> Path:
 
 
 def list_shipped() -> dict[str, Path]:
+    """{name: path} of the shipped models present in this installation."""
     return {k: _HERE / v for k, v in MODELS.items() if (_HERE / v).is_file()}
+
+
+HEADLINE = _HERE / "headline.json"  # the model card's numbers per shipped file (scripts/model_headline.py)
+
+
+def shipped_info() -> list[dict]:
+    """One dict per shipped model, without torch: name, file, size_mb, members, tta (from the ONNX metadata)
+    and, when ``headline.json`` is there, the model card's measured accuracy, MACs and speed."""
+    import onnxruntime as ort
+
+    head = json.loads(HEADLINE.read_text()).get("models", {}) if HEADLINE.is_file() else {}
+    out = []
+    for name, path in list_shipped().items():
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        meta = sess.get_modelmeta().custom_metadata_map
+        h = head.get(name, {})
+        out.append({
+            "name": name, "file": path.name, "path": str(path), "size_mb": round(path.stat().st_size / 1e6, 2),
+            "members": json.loads(meta.get("members", "[]")), "tta": meta.get("tta", "none"),
+            "private_test": h.get("private_test"), "macro_f1_private": h.get("macro_f1_private"),
+            "gmac_per_face": round(h["macs"] / 1e9, 2) if h.get("macs") else None,
+            "faces_per_second": h.get("faces_per_second"), "speed_note": h.get("speed_note"),
+        })
+    return out

@@ -1,0 +1,63 @@
+"""``ferkit models``: the shipped ONNX models (what ``--model`` takes in predict/video/webcam/evaluate/serve)
+and, when torch is installed, the trainable architectures (what ``train --model`` takes)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from .options import add_json, write_json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "models", help="list the shipped models (no torch needed) and the trainable architectures",
+        description="Shipped models: the ONNX files inside the package, usable by name (--model default|fast) "
+                    "in predict, video, webcam, evaluate and serve, without torch; accuracy and speed are the "
+                    "model card's (MODEL_CARD.md, FER2013 PrivateTest). Architectures: the networks "
+                    "`ferkit train --model NAME` builds (listed when torch is installed).")
+    add_json(p, "both lists")
+    p.set_defaults(func=cmd_models)
+
+
+def _pct(v) -> str:
+    return f"{100 * v:.2f}%" if v is not None else "-"
+
+
+def architectures() -> list[dict] | None:
+    """[{name, params, description}] or None without torch."""
+    if importlib.util.find_spec("torch") is None:
+        return None
+    from ..models import count_params, create_model, describe_model, list_models
+
+    return [{"name": n, "params": count_params(create_model(n)), "description": describe_model(n)}
+            for n in list_models()]
+
+
+def cmd_models(args) -> int:
+    from ..weights import shipped_info
+
+    shipped = shipped_info()
+    archs = architectures()
+    if args.json:
+        write_json({"shipped": shipped, "architectures": archs}, args.json)
+        return 0
+    print("shipped models (--model NAME; ONNX, no torch needed; numbers from MODEL_CARD.md, FER2013 PrivateTest)")
+    print(f"  {'name':<9}{'file':<22}{'size':>8}{'accuracy':>10}{'macro-F1':>10}{'GMAC/face':>11}"
+          f"{'faces/s':>9}  contents")
+    for m in shipped:
+        what = f"{len(m['members'])} x {'+'.join(sorted(set(m['members'])))}, TTA {m['tta']}"
+        fps = f"{m['faces_per_second']:.0f}" if m["faces_per_second"] else "-"
+        gmac = f"{m['gmac_per_face']:.2f}" if m["gmac_per_face"] is not None else "-"
+        print(f"  {m['name']:<9}{m['file']:<22}{m['size_mb']:>6.1f}MB{_pct(m['private_test']):>10}"
+              f"{_pct(m['macro_f1_private']):>10}{gmac:>11}{fps:>9}  {what}")
+    speed = next((m["speed_note"] for m in shipped if m.get("speed_note")), None)
+    if speed:
+        print(f"  faces/s: {speed}")
+    print()
+    if archs is None:
+        print("architectures (train --model NAME): torch is not installed; pip install 'ferkit[train]' to list them")
+        return 0
+    print("architectures (train --model NAME; needs torch)")
+    for a in archs:
+        print(f"  {a['name']:<12}{a['params']:>12,} params  {a['description']}")
+    return 0

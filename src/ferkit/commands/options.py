@@ -1,0 +1,81 @@
+"""Options shared by every command, spelled and defaulted in one place (no torch).
+
+The conventions (docs/cli.md states them for users):
+
+* ``--json [FILE]``: JSON output; no value or ``-`` writes to stdout, a name ending in ``.json`` /
+  ``.jsonl`` writes that file (atomically). Any other value is refused, so that
+  ``--json photo.jpg`` can never overwrite an input.
+* ``--out``: where the command's main result goes (a file for ``export``/``video``/``webcam``, a folder
+  for ``predict`` annotated copies and ``evaluate`` reports; each help says which).
+* ``-q/--quiet``: nothing on stdout but the requested machine output; ``--no-progress``: no progress bar
+  (bars are drawn only when stderr is a terminal anyway).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+STDOUT = "-"
+JSON_SUFFIXES = (".json", ".jsonl")
+
+
+def json_dest(value: str) -> str:
+    """argparse type of ``--json [FILE]``: ``-`` or a .json/.jsonl file name."""
+    if value == STDOUT or value.lower().endswith(JSON_SUFFIXES):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{value!r} is not a .json/.jsonl file name or '-' (stdout); to print JSON and read {value!r} as an "
+        "input, put --json after the inputs")
+
+
+def add_json(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--json", nargs="?", const=STDOUT, default=None, type=json_dest, metavar="FILE",
+                   help=f"{what} as JSON: to FILE (.json/.jsonl), or to stdout when FILE is '-' or omitted")
+
+
+def add_quiet(p: argparse.ArgumentParser, what: str = "the table") -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help=f"print nothing on stdout but JSON asked for with "
+                                                                f"--json (no {what})")
+
+
+def add_progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar (one is drawn only when stderr is a terminal)")
+
+
+def progress_enabled(args) -> bool:
+    return bool(getattr(args, "progress", True)) and not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def json_stream(dest: str) -> Iterator[TextIO]:
+    """A text stream for ``--json``: stdout for ``-``, else FILE written atomically (complete or absent)."""
+    if dest == STDOUT:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    path = Path(dest)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    ok = False
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            yield f
+        ok = True
+    finally:
+        if ok:
+            os.replace(tmp, path)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
+def write_json(obj, dest: str) -> None:
+    with json_stream(dest) as f:
+        f.write(json.dumps(obj, indent=2) + "\n")

@@ -1,0 +1,166 @@
+"""Issue 15: the shipped models first-class without torch, errors that point to the fix, API value types."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ferkit.cli import main
+from ferkit.emotions import EMOTIONS
+
+REPO = Path(__file__).resolve().parents[1]
+# runs ferkit's CLI in a fresh interpreter where `import torch` fails, as on a runtime-only install
+NO_TORCH = ("import sys; sys.modules['torch'] = None; from ferkit.cli import main; "
+            "rc = main(sys.argv[1:]); assert 'torch' not in sys.modules or sys.modules['torch'] is None; sys.exit(rc)")
+
+
+def run_without_torch(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env_src = str(REPO / "src")
+    import os
+
+    env = dict(os.environ, PYTHONPATH=env_src + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-c", NO_TORCH, *argv], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=300)
+
+
+def test_models_lists_shipped_without_torch():
+    r = run_without_torch("models")
+    assert r.returncode == 0, r.stderr
+    for name, file in (("default", "ferkit-default.onnx"), ("fast", "ferkit-fast.onnx")):
+        line = next(ln for ln in r.stdout.splitlines() if ln.split()[:2] == [name, file])
+        assert "MB" in line
+    assert "torch is not installed" in r.stdout
+
+
+def test_models_json_has_shipped_and_architectures(capsys):
+    assert main(["models", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    shipped = {m["name"]: m for m in doc["shipped"]}
+    assert set(shipped) == {"default", "fast"}
+    assert shipped["fast"]["members"] == ["fernet_m"] and shipped["default"]["tta"] == "scale-rot"
+    assert shipped["default"]["size_mb"] > shipped["fast"]["size_mb"] > 1
+    assert "seed" in {a["name"] for a in doc["architectures"]}
+
+
+def _unprefixed_test_folder(root: Path, fer_root: Path, per_class: int = 2) -> int:
+    """A Kaggle-style dataset whose test/ file names carry no FER2013 prefix (as most Kaggle copies)."""
+    n = 0
+    for emo in EMOTIONS:
+        files = sorted((fer_root / "test" / emo).iterdir())[:per_class]
+        for i, f in enumerate(files):
+            dst = root / "test" / emo / f"{emo}_{i}.png"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, dst)
+            n += 1
+    return n
+
+
+def test_evaluate_shipped_default_without_torch_picks_test_split(tmp_path, fer_root):
+    data = tmp_path / "kaggle"
+    n = _unprefixed_test_folder(data, fer_root)
+    r = run_without_torch("evaluate", "default", "--data", str(data), "--out", str(tmp_path / "rep"),
+                          "--json", str(tmp_path / "rep.json"))
+    assert r.returncode == 0, r.stderr
+    assert "split test" in r.stderr
+    rep = json.loads((tmp_path / "rep.json").read_text())
+    assert rep["split"] == "test" and rep["n"] == n and rep["model"] == "ferkit-default.onnx"
+    assert int(np.asarray(rep["confusion_matrix"]).sum()) == n
+    assert json.loads((tmp_path / "rep" / "report.json").read_text())["accuracy"] == rep["accuracy"]
+    assert (tmp_path / "rep" / "confusion.png").stat().st_size > 0
+    assert "accuracy" in r.stdout and "report:" in r.stdout
+
+
+def test_evaluate_private_split_without_prefixes_suggests_split_test(tmp_path, fer_root, capsys):
+    data = tmp_path / "kaggle"
+    _unprefixed_test_folder(data, fer_root, per_class=1)
+    assert main(["evaluate", "fast", "--data", str(data), "--split", "private", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "PrivateTest_" in err and "--split test" in err and str(data) in err
+
+
+def test_evaluate_onnx_refuses_checkpoint_only_options(tmp_path, fer_root, capsys):
+    assert main(["evaluate", "fast", "--data", str(fer_root), "--tta", "flip"]) == 2
+    assert "--tta" in capsys.readouterr().err
+
+
+def test_predict_with_a_checkpoint_says_export_first(tmp_path, capsys):
+    ckpt = tmp_path / "best.pt"
+    ckpt.write_bytes(b"not onnx")
+    rc = main(["predict", str(REPO / "tests" / "assets" / "coffee.jpg"), "--model", str(ckpt)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "export it first" in err and f"ferkit export {ckpt}" in err
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["export", "x.pt", "--out", "y.onnx", "--temperature", "high"], "--temperature"),
+])
+def test_bad_values_name_the_flag(argv, flag, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err and "could not convert" not in err
+
+
+def test_data_without_subcommand_names_the_choices(capsys):
+    with pytest.raises(SystemExit):
+        main(["data"])
+    err = capsys.readouterr().err
+    assert "{info,audit}" in err and "data_cmd" not in err
+
+
+# --------------------------------------------------------------------------- API value types
+
+
+def test_face_and_prediction_compare_and_hash_by_value():
+    from ferkit.recognizer import Face, Prediction
+
+    p = np.array([0.1, 0, 0, 0.6, 0.1, 0.1, 0.1], np.float32)
+    a, b = Prediction.from_probs(p), Prediction.from_probs(p.copy())
+    c = Prediction.from_probs(np.roll(p, 1))
+    assert a == b and hash(a) == hash(b) and a != c and len({a, b, c}) == 2
+    assert a.label == "happy" and not a.probs.flags.writeable
+    f1 = Face((1, 2, 30, 30), 0.9, a.label, a.confidence, a.probs)
+    f2 = Face((1, 2, 30, 30), 0.9, b.label, b.confidence, b.probs)
+    f3 = Face((1, 2, 31, 30), 0.9, b.label, b.confidence, b.probs)
+    assert f1 == f2 and hash(f1) == hash(f2) and f1 != f3 and f1 != a
+    assert f1.prediction == a and {f1: "x"}[f2] == "x"
+
+
+def test_real_detections_are_equal_values():
+    from ferkit.recognizer import Recognizer
+
+    r = Recognizer(model="fast", detector="haar")
+    one, two = r.detect(REPO / "tests" / "assets" / "astronaut.jpg"), r.detect(REPO / "tests" / "assets" /
+                                                                                 "astronaut.jpg")
+    assert one and one == two and set(one) == set(two)
+
+
+def test_api_documents_itself():
+    import ferkit
+    from ferkit.recognizer import Face, Prediction, Recognizer
+
+    for obj in (Recognizer.__init__, Face, Prediction, Face.as_dict, Prediction.as_dict):
+        assert obj.__doc__ and len(obj.__doc__) > 40, obj
+    for word in ("default", "fast", ".onnx", "auto", "full", "max_side"):
+        assert word in Recognizer.__init__.__doc__
+    assert "Recognizer" in ferkit.__all__ and "Recognizer" in dir(ferkit)
+    assert (REPO / "src" / "ferkit" / "py.typed").is_file()
+    assert '"py.typed"' in (REPO / "pyproject.toml").read_text()
+
+
+def test_package_import_and_recognizer_need_no_torch():
+    code = ("import sys; sys.modules['torch'] = None; import ferkit; from ferkit import Recognizer; "
+            "print(Recognizer(model='fast', detector='full').classify(__import__('numpy').zeros((48, 48), 'uint8'))"
+            ".label in ferkit.EMOTIONS)")
+    import os
+
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr
