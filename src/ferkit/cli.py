@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .commands.options import STDOUT, add_json, write_json
+from .commands.options import STDOUT, add_json, use_help_formatter, write_json
 
 # ferkit.models.tta.TTA_MODES, spelled out so that the CLI starts without importing torch (a test checks it)
 TTA_CHOICES = ["none", "flip", "shift", "scale-rot", "scale-rot-wide"]
@@ -124,7 +124,7 @@ def _add_evaluate(sub):
                     "are inside the graph). The images are used as stored: 48x48 face crops, no detection.")
     p.add_argument("checkpoint", metavar="MODEL", help="checkpoint .pt, or default | fast | FILE.onnx")
     p.add_argument("--data", required=True, help="dataset folder (Kaggle layout), fer2013.csv or .npz")
-    p.add_argument("--split", default="auto",
+    p.add_argument("--split", default="auto", choices=["auto", "private", "public", "test", "train"],
                    help="private | public | test | train; auto = private when the test/ file names carry "
                         "FER2013's PrivateTest_ prefix, else test (the whole test/ folder)")
     p.add_argument("--tta", default="none", choices=TTA_CHOICES,
@@ -182,16 +182,25 @@ def cmd_evaluate(args) -> int:
 # --------------------------------------------------------------------------- export
 
 def _add_export(sub):
-    p = sub.add_parser("export", help="export checkpoint(s) to ONNX (an ensemble if several), with parity check")
-    p.add_argument("checkpoints", nargs="+")
-    p.add_argument("--out", required=True, help="output .onnx path")
+    p = sub.add_parser(
+        "export", help="export checkpoint(s) to ONNX (an ensemble if several), with parity check",
+        description="Write one ONNX file from one or more training checkpoints (several = an ensemble, "
+                    "probabilities averaged). Test-time views (--tta) and the softmax temperature go inside "
+                    "the graph, so the file takes raw 48x48 gray pixels and returns 7 probabilities; "
+                    "`ferkit predict --model FILE.onnx` and `ferkit evaluate FILE.onnx` use it without torch. "
+                    "With --parity-data the ONNX output is checked against torch on real images.")
+    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT",
+                   help="training checkpoints (runs/<name>/best.pt); several make an ensemble")
+    p.add_argument("--out", required=True, metavar="FILE", help="output .onnx file (written atomically)")
     p.add_argument("--tta", default="none", choices=TTA_CHOICES, help="views averaged inside the graph")
     p.add_argument("--temperature", default="1.0", type=_temperature,
                    help="softmax temperature baked into the graph: a number, or 'auto' to fit it on the public "
                         "split of --calib-data")
     p.add_argument("--calib-data", help="dataset for temperature fitting (split public)")
     p.add_argument("--parity-data", help="dataset whose private split is used for the torch/ONNX parity check")
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--opset", type=int, default=17,
+                   help="ONNX operator-set version of the graph; onnxruntime >= 1.16 reads 17 (lower it only for "
+                        "an older runtime)")
     p.add_argument("--weights", choices=["float32", "float16", "int8"], default="float32",
                    help="how weights are stored in the file: float16 halves the size, int8 (per-channel) "
                         "quarters it; inference runs in float32 either way")
@@ -229,15 +238,19 @@ def _add_data(sub):
     p = sub.add_parser("data", help="inspect a dataset: counts per split, or a full audit")
     dsub = p.add_subparsers(dest="data_cmd", required=True, metavar="{info,audit}",
                             title="commands", description="ferkit data info PATH | ferkit data audit PATH")
-    i = dsub.add_parser("info", help="images per class and split")
-    i.add_argument("path")
-    i.add_argument("--skip-unknown", action="store_true")
+    i = dsub.add_parser("info", help="images per class and split",
+                        description="Images per class for each split the dataset has.")
+    i.add_argument("path", help="dataset folder (Kaggle layout), fer2013.csv or .npz")
+    i.add_argument("--skip-unknown", action="store_true", help="ignore folders that are not emotion names")
     i.set_defaults(func=cmd_data_info)
-    a = dsub.add_parser("audit", help="duplicates, train/test leaks, label conflicts, blank images")
-    a.add_argument("path")
+    a = dsub.add_parser("audit", help="duplicates, train/test leaks, label conflicts, blank images",
+                        description="Exact-duplicate pixels within and across splits (test images leaked into "
+                                    "train), duplicates with conflicting labels, blank images. Counts say their "
+                                    "unit: files, or distinct images (groups of identical pixels).")
+    a.add_argument("path", help="dataset folder (Kaggle layout), fer2013.csv or .npz")
     a.add_argument("--splits", default="auto", help="comma list, default: train + public + private (or test)")
     a.add_argument("--json", help="also write the report to this JSON file")
-    a.add_argument("--skip-unknown", action="store_true")
+    a.add_argument("--skip-unknown", action="store_true", help="ignore folders that are not emotion names")
     a.set_defaults(func=cmd_data_audit)
 
 
@@ -299,12 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="ferkit", description="Facial emotion recognition toolkit.")
     parser.add_argument("--version", action="version", version=f"ferkit {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log what ferkit does (INFO level: data loading, cache, model and detector choice)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     for b in BUILDERS:
         b(sub)
     for extra in _runtime_builders():
         extra(sub)
+    use_help_formatter(parser)
     return parser
 
 

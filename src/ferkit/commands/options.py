@@ -79,3 +79,40 @@ def json_stream(dest: str) -> Iterator[TextIO]:
 def write_json(obj, dest: str) -> None:
     with json_stream(dest) as f:
         f.write(json.dumps(obj, indent=2) + "\n")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, unless the help already states it. An action may carry
+    ``shown_default`` (a value, or a callable evaluated only when help is printed) for options whose
+    argparse default is None because a config file fills them (``train``)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.help is argparse.SUPPRESS or "%(default)" in text or "(default" in text:
+            return text
+        shown = getattr(action, "shown_default", None)
+        if callable(shown):
+            shown = shown()
+        if shown is not None:
+            return f"{text} (default: {str(shown).replace('%', '%%')})"
+        if not action.option_strings or action.default in (None, False, argparse.SUPPRESS) \
+                or isinstance(action, argparse._VersionAction):
+            return text
+        if action.default is True and action.const is False:  # store_false: the flag's absence is the default
+            return text
+        return text + " (default: %(default)s)"
+
+
+def subparsers_of(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.ArgumentParser]]:
+    """[(full command, parser)] for ``parser`` and every sub-command under it, depth first."""
+    out = [(parser.prog, parser)]
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for p in dict.fromkeys(a.choices.values()):
+                out += subparsers_of(p)
+    return out
+
+
+def use_help_formatter(parser: argparse.ArgumentParser) -> None:
+    for _name, p in subparsers_of(parser):
+        p.formatter_class = HelpFormatter
