@@ -34,7 +34,9 @@ def test_models_lists_shipped_without_torch():
     assert r.returncode == 0, r.stderr
     for name, file in (("default", "ferkit-default.onnx"), ("fast", "ferkit-fast.onnx")):
         line = next(ln for ln in r.stdout.splitlines() if ln.split()[:2] == [name, file])
-        assert "MB" in line
+        measured = json.loads((REPO / "src" / "ferkit" / "weights" / "headline.json").read_text())["models"][name]
+        assert "MB" in line and f"{100 * measured['private_test']:.2f}%" in line
+        assert f"{measured['faces_per_second']:.0f}" in line.split()
     assert "torch is not installed" in r.stdout
 
 

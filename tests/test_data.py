@@ -144,3 +144,16 @@ def test_audit_finds_duplicates_leaks_and_blanks(tmp_path, kaggle_copy):
     assert rep["splits"]["train"]["blank"] == before + 1
     assert rep["label_conflicts"] == 1
     assert leaked_mask(splits["public"], splits["train"]).sum() == 1
+
+
+def test_audit_labels_distinct_images_and_files(tmp_path, kaggle_copy):
+    from ferkit.data.audit import format_audit
+
+    root = kaggle_copy(tmp_path / "ds")
+    pub_file = next((root / "test" / "happiness").glob("PublicTest_*"))
+    for k in range(2):  # one public image copied twice into train: 1 distinct image, 2 train files
+        (root / "train" / "happiness" / f"leak{k}.jpg").write_bytes(pub_file.read_bytes())
+    rep = audit({s: load_split(root, s) for s in ("train", "public")})
+    assert rep["shared_between_splits"]["train&public"] == 1
+    assert rep["shared_files"]["train&public"] == {"train": 2, "public": 1}
+    assert "1 distinct images (2 files in train, 1 in public)" in format_audit(rep)

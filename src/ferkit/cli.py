@@ -7,6 +7,7 @@ Heavy imports (torch, onnx, matplotlib) happen inside the command that needs the
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -30,25 +31,30 @@ def _need_torch(what: str):
 
 def _add_train(sub):
     p = sub.add_parser("train", help="train a model on a FER dataset",
-                       description="Train a model. Flags override --config; unspecified flags keep the config "
-                                   "file's or the defaults. The original recipe: --model seed --optimizer adam "
-                                   "--lr 1e-3 --epochs 100 --batch-size 128 --augment none --val-split test "
-                                   "--label-smoothing 0 --ema 0 --schedule none --weight-decay 0")
-    p.add_argument("--config", help="YAML or JSON file with TrainConfig keys (e.g. configs/default.yaml)")
+                       description="Train a model. A flag overrides --config; what neither sets takes the default "
+                                   "shown below (ferkit.train.TrainConfig). Recipes: configs/default.yaml "
+                                   "(ferkit's: fernet_m, SGD + cosine, augmentation, EMA) and configs/seed.yaml "
+                                   "(the original design and recipe). Outputs: <out-dir>/<name>/ holds last.pt, "
+                                   "best.pt, metrics.csv, curves.png, config.json.")
+    p.add_argument("--config", help="YAML or JSON file with TrainConfig keys (configs/default.yaml, configs/seed.yaml)")
     p.add_argument("--data", help="dataset folder (Kaggle layout) or fer2013.csv")
     p.add_argument("--model", help="model name (see `ferkit models`)")
     p.add_argument("--name", help="run name: outputs go to <out-dir>/<name> (default <model>-s<seed>)")
-    p.add_argument("--out-dir", dest="out_dir")
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--out-dir", "--out", dest="out_dir", metavar="DIR",
+                   help="folder that holds the run folders (--out is the same option)")
+    p.add_argument("--epochs", type=int, help="passes over the training images")
     p.add_argument("--batch-size", dest="batch_size", type=int,
                    help="global batch: with torchrun, all processes together (each takes batch/N); "
                         "the --lr goes with it, whatever N")
-    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
-    p.add_argument("--lr", type=float)
-    p.add_argument("--weight-decay", dest="weight_decay", type=float)
-    p.add_argument("--schedule", choices=["cosine", "onecycle", "plateau", "none"])
-    p.add_argument("--warmup-epochs", dest="warmup_epochs", type=float)
-    p.add_argument("--label-smoothing", dest="label_smoothing", type=float)
+    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], help="sgd is SGD with Nesterov momentum")
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--weight-decay", dest="weight_decay", type=float, help="L2 weight decay (decoupled for adamw)")
+    p.add_argument("--schedule", choices=["cosine", "onecycle", "plateau", "none"],
+                   help="learning-rate schedule after warm-up; none keeps --lr constant")
+    p.add_argument("--warmup-epochs", dest="warmup_epochs", type=float,
+                   help="epochs of linear learning-rate warm-up (fractions allowed)")
+    p.add_argument("--label-smoothing", dest="label_smoothing", type=float,
+                   help="share of each target spread over the other classes; 0 disables")
     p.add_argument("--mixup", type=float, help="mixup Beta(alpha, alpha); 0 disables")
     p.add_argument("--soft-labels", dest="soft_labels",
                    help="teacher targets for distillation (scripts/soft_labels.py)")
@@ -57,30 +63,67 @@ def _add_train(sub):
     p.add_argument("--fold", type=int, help="... and train without this one (out-of-fold teachers)")
     p.add_argument("--model-arg", dest="model_args", action="append", metavar="KEY=VALUE",
                    help="model constructor argument, e.g. --model-arg upsample=64 (repeatable)")
-    p.add_argument("--class-weights", dest="class_weights", choices=["none", "balanced", "sqrt"])
-    p.add_argument("--augment", choices=["strong", "flip", "none"])
+    p.add_argument("--class-weights", dest="class_weights", choices=["none", "balanced", "sqrt"],
+                   help="loss weight per class: balanced = inverse frequency, sqrt = its square root")
+    p.add_argument("--augment", choices=["strong", "flip", "none"],
+                   help="training augmentation: strong = flip + affine + crop/erase, flip = mirror only")
     p.add_argument("--ema", type=float, help="EMA decay of weights per step; 0 disables")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast")
-    p.add_argument("--channels-last", dest="channels_last", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--train-split", dest="train_split")
-    p.add_argument("--val-split", dest="val_split", help="selection split: auto|public|private|test")
-    p.add_argument("--eval-tta", dest="eval_tta", choices=TTA_CHOICES)
-    p.add_argument("--limit", type=int, help="train on a random subset of N images")
-    p.add_argument("--val-limit", dest="val_limit", type=int)
-    p.add_argument("--max-steps", dest="max_steps", type=int)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--channels-last", dest="channels_last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory layout (faster convolutions on recent CPUs/GPUs)")
+    p.add_argument("--train-split", dest="train_split",
+                   help="split trained on: train | all (train + test) | public | private | test")
+    p.add_argument("--val-split", dest="val_split",
+                   help="selection split (best.pt): public | private | test; auto = public if the dataset has it, "
+                        "else test")
+    p.add_argument("--eval-tta", dest="eval_tta", choices=TTA_CHOICES,
+                   help="test-time views used when scoring the selection split each epoch")
+    p.add_argument("--limit", type=int, help="train on a fixed random subset of N images (0 = all)")
+    p.add_argument("--val-limit", dest="val_limit", type=int,
+                   help="score a fixed random subset of N selection images each epoch (0 = all)")
+    p.add_argument("--max-steps", dest="max_steps", type=int,
+                   help="stop after N optimizer steps in total (smoke tests; 0 = no limit)")
+    p.add_argument("--seed", type=int, help="random seed (weights, shuffling, augmentation)")
     p.add_argument("--device", help="auto | cpu | cuda")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=int, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--skip-unknown", dest="skip_unknown", action="store_true", default=None,
                    help="ignore folders that are not emotion names")
-    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                   help="no progress bars (they are drawn only when stderr is a terminal anyway)")
     p.add_argument("--sync-bn", dest="sync_bn", choices=["auto", "on", "off"],
                    help="torchrun runs: batch-norm statistics over the global batch (auto: on with GPUs)")
     p.add_argument("--dist-timeout", dest="dist_timeout", type=float,
-                   help="torchrun runs: seconds to wait for another process before failing (default 600)")
+                   help="torchrun runs: seconds to wait for another process before failing")
     p.add_argument("--resume", action="store_true",
                    help="continue runs/<name>/last.pt with its saved config; flags given change it (and are listed)")
+    for action in p._actions:  # defaults shown in --help are TrainConfig's, read only when help is printed
+        if action.option_strings and action.default is None and action.const is not False \
+                and action.dest not in ("config", "help"):
+            action.shown_default = functools.partial(_train_default, action.dest)
     p.set_defaults(func=cmd_train)
+
+
+@functools.lru_cache(maxsize=1)
+def _train_defaults() -> dict | None:
+    try:
+        from .train import TrainConfig
+    except ImportError:  # no torch: `ferkit train` cannot run here anyway
+        return None
+    import dataclasses
+
+    return {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
+            for f in dataclasses.fields(TrainConfig)}
+
+
+def _train_default(dest: str):
+    d = _train_defaults()
+    if d is None or dest not in d:
+        return None
+    v = d[dest]
+    if v == "" or v is None:
+        return "none"
+    return v
+
 
 
 def cmd_train(args) -> int:
@@ -137,7 +180,8 @@ def _add_evaluate(sub):
     p.add_argument("--device", default="cpu", help="cpu | cuda (checkpoints only)")
     p.add_argument("--no-ema", action="store_true",
                    help="use the raw weights, not the EMA weights (checkpoints only)")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (ONNX only; default: all cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="onnxruntime threads, ONNX models only (default: all cores)")
     p.add_argument("--skip-unknown", action="store_true", help="ignore folders that are not emotion names")
     add_json(p, "the report")
     p.set_defaults(func=cmd_evaluate)
@@ -235,7 +279,9 @@ def cmd_export(args) -> int:
 # --------------------------------------------------------------------------- data
 
 def _add_data(sub):
-    p = sub.add_parser("data", help="inspect a dataset: counts per split, or a full audit")
+    p = sub.add_parser("data", help="inspect a dataset: counts per split, or a full audit",
+                       description="Inspect a dataset: `ferkit data info PATH` (images per class and split) or "
+                                   "`ferkit data audit PATH` (duplicates, leaks, conflicts, blank images).")
     dsub = p.add_subparsers(dest="data_cmd", required=True, metavar="{info,audit}",
                             title="commands", description="ferkit data info PATH | ferkit data audit PATH")
     i = dsub.add_parser("info", help="images per class and split",

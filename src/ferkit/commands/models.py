@@ -52,7 +52,7 @@ def cmd_models(args) -> int:
               f"{_pct(m['macro_f1_private']):>10}{gmac:>11}{fps:>9}  {what}")
     speed = next((m["speed_note"] for m in shipped if m.get("speed_note")), None)
     if speed:
-        print(f"  faces/s: {speed}")
+        print(f"  ({speed})")
     print()
     if archs is None:
         print("architectures (train --model NAME): torch is not installed; pip install 'ferkit[train]' to list them")

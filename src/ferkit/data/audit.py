@@ -43,11 +43,12 @@ def audit(splits: dict[str, Split]) -> dict:
             "blank_examples": [s.sources[i] for i in blank[:10]],
         }
     names = list(splits)
-    cross = {}
+    cross, cross_files = {}, {}
     for a_i, a in enumerate(names):
         for b in names[a_i + 1:]:
-            n = sum(1 for locs in where.values() if {x[0] for x in locs} >= {a, b})
-            cross[f"{a}&{b}"] = n
+            shared = [locs for locs in where.values() if {x[0] for x in locs} >= {a, b}]
+            cross[f"{a}&{b}"] = len(shared)  # distinct images (groups of identical pixels)
+            cross_files[f"{a}&{b}"] = {x: sum(1 for locs in shared for n, _i in locs if n == x) for x in (a, b)}
     conflicts = []
     for locs in where.values():
         labs = {int(splits[n].labels[i]) for n, i in locs}
@@ -57,7 +58,8 @@ def audit(splits: dict[str, Split]) -> dict:
     groups = [locs for locs in where.values() if len(locs) > 1]
     return {
         "splits": per_split,
-        "shared_between_splits": cross,
+        "shared_between_splits": cross,  # distinct images present in both splits
+        "shared_files": cross_files,  # {pair: {split: files of that split with a copy in the other}}
         "duplicate_groups": len(groups),
         "largest_group": max((len(g) for g in groups), default=1),
         "label_conflicts": len(conflicts),
@@ -66,14 +68,19 @@ def audit(splits: dict[str, Split]) -> dict:
 
 
 def format_audit(rep: dict) -> str:
-    lines = [f"{'split':<10}{'images':>8}{'unique':>8}{'dups':>7}{'blank':>7}   per class"]
+    lines = ["counts are files unless they say 'distinct images' (a group of files with identical pixels)",
+             f"{'split':<10}{'files':>8}{'distinct':>9}{'dups':>7}{'blank':>7}   files per class"]
     for n, s in rep["splits"].items():
         cls = " ".join(f"{k[:3]}={v}" for k, v in s["counts"].items())
-        lines.append(f"{n:<10}{s['images']:>8}{s['unique']:>8}{s['duplicates_within']:>7}{s['blank']:>7}   {cls}")
+        lines.append(f"{n:<10}{s['images']:>8}{s['unique']:>9}{s['duplicates_within']:>7}{s['blank']:>7}   {cls}")
     lines.append("")
     for pair, n in rep["shared_between_splits"].items():
-        lines.append(f"identical images shared by {pair.replace('&', ' and ')}: {n}")
-    lines.append(f"duplicate groups: {rep['duplicate_groups']} (largest {rep['largest_group']}); "
+        a, b = pair.split("&")
+        files = rep.get("shared_files", {}).get(pair, {})
+        detail = f" ({files[a]} files in {a}, {files[b]} in {b})" if files else ""
+        lines.append(f"identical images shared by {a} and {b}: {n} distinct images{detail}")
+    lines.append(f"duplicate groups (distinct images with 2+ files): {rep['duplicate_groups']} (largest "
+                 f"{rep['largest_group']} files); "
                  f"groups with conflicting labels: {rep['label_conflicts']}")
     for s in rep["splits"].values():
         if s["blank_examples"]:

@@ -44,7 +44,8 @@ def shipped_info() -> list[dict]:
     and, when ``headline.json`` is there, the model card's measured accuracy, MACs and speed."""
     import onnxruntime as ort
 
-    head = json.loads(HEADLINE.read_text()).get("models", {}) if HEADLINE.is_file() else {}
+    table = json.loads(HEADLINE.read_text()) if HEADLINE.is_file() else {}
+    head = table.get("models", {})
     out = []
     for name, path in list_shipped().items():
         so = ort.SessionOptions()
@@ -57,6 +58,6 @@ def shipped_info() -> list[dict]:
             "members": json.loads(meta.get("members", "[]")), "tta": meta.get("tta", "none"),
             "private_test": h.get("private_test"), "macro_f1_private": h.get("macro_f1_private"),
             "gmac_per_face": round(h["macs"] / 1e9, 2) if h.get("macs") else None,
-            "faces_per_second": h.get("faces_per_second"), "speed_note": h.get("speed_note"),
+            "faces_per_second": h.get("faces_per_second"), "speed_note": table.get("speed_note"),
         })
     return out
