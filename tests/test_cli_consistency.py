@@ -166,3 +166,41 @@ def test_package_import_and_recognizer_need_no_torch():
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr
+
+
+# --------------------------------------------------------------------------- one flag convention
+
+
+def test_json_flag_is_one_convention_and_old_spellings_still_parse():
+    from ferkit.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["video", "c.mp4"], ["data", "audit", "d"], ["evaluate", "fast", "--data", "d"], ["models"]):
+        assert parser.parse_args([*argv, "--json"]).json == "-"
+        assert parser.parse_args([*argv, "--json", "r.json"]).json == "r.json"
+        assert parser.parse_args(argv).json is None
+    a, b = parser.parse_args(["video", "c.mp4", "--max-side", "200"]), parser.parse_args(
+        ["video", "c.mp4", "--detect-size", "200"])
+    assert a.detect_size == b.detect_size == 200
+    assert parser.parse_args(["train", "--out", "x"]).out_dir == parser.parse_args(["train", "--out-dir", "x"]).out_dir
+    for cmd in (["video", "c.mp4"], ["predict", "a.jpg"]):
+        ns = parser.parse_args([*cmd, "-q", "--no-progress"])
+        assert ns.quiet and ns.progress is False
+
+
+def test_video_and_audit_print_json_on_stdout(tmp_path, kaggle_copy, capsys):
+    import cv2
+
+    img = cv2.resize(cv2.imread(str(REPO / "tests" / "assets" / "astronaut.jpg")), (240, 240))
+    clip = tmp_path / "clip.avi"
+    vw = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (240, 240))
+    for _ in range(6):
+        vw.write(img)
+    vw.release()
+    assert main(["video", str(clip), "--json", "--model", "fast", "--min-face", "40"]) == 0
+    doc = json.loads(capsys.readouterr().out)  # stdout is the JSON alone
+    assert doc["frames"] == 6 and len(doc["tracks"]) >= 1
+    root = kaggle_copy(tmp_path / "ds", per_class=1)
+    assert main(["data", "audit", str(root), "--json", "-"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert set(rep["splits"]) == {"train", "public", "private"}

@@ -100,12 +100,18 @@ def test_video_never_writes_over_its_input(small_clip, tmp_path, capsys, opt):
     clip = tmp_path / "c.avi"
     shutil.copy(small_clip, clip)
     before = _digest(clip)
-    assert main(["video", str(clip), opt, str(clip), "--quiet", "--model", "fast"]) == 2
-    assert "is an input of this run" in capsys.readouterr().err
+    if opt == "--json":  # --json takes only .json/.jsonl names or '-': refused while parsing
+        with pytest.raises(SystemExit) as e:
+            main(["video", str(clip), opt, str(clip), "--quiet", "--model", "fast"])
+        assert e.value.code == 2 and "argument --json" in capsys.readouterr().err
+    else:
+        assert main(["video", str(clip), opt, str(clip), "--quiet", "--model", "fast"]) == 2
+        assert "is an input of this run" in capsys.readouterr().err
     assert _digest(clip) == before
     # two outputs on one file are refused too
-    assert main(["video", str(clip), "--csv", str(tmp_path / "t"), "--json", str(tmp_path / "t"), "--quiet"]) == 2
-    assert "same file" in capsys.readouterr().err and not (tmp_path / "t").exists()
+    t = str(tmp_path / "t.json")
+    assert main(["video", str(clip), "--csv", t, "--json", t, "--quiet"]) == 2
+    assert "same file" in capsys.readouterr().err and not (tmp_path / "t.json").exists()
 
 
 @pytest.mark.skipif(not (FER / "test").is_dir(), reason=f"FER2013 not found at {FER}")

@@ -295,7 +295,7 @@ def _add_data(sub):
                                     "unit: files, or distinct images (groups of identical pixels).")
     a.add_argument("path", help="dataset folder (Kaggle layout), fer2013.csv or .npz")
     a.add_argument("--splits", default="auto", help="comma list, default: train + public + private (or test)")
-    a.add_argument("--json", help="also write the report to this JSON file")
+    add_json(a, "the audit")
     a.add_argument("--skip-unknown", action="store_true", help="ignore folders that are not emotion names")
     a.set_defaults(func=cmd_data_audit)
 
@@ -337,14 +337,14 @@ def cmd_data_audit(args) -> int:
     from .data.audit import audit, format_audit
     from .outputs import check_outputs
 
-    check_outputs({"--json": args.json}, [args.path])
+    if args.json not in (None, STDOUT):
+        check_outputs({"--json": args.json}, [args.path])
     names = _auto_splits(args.path) if args.splits == "auto" else args.splits.split(",")
     rep = audit({s: load_split(args.path, s, skip_unknown=args.skip_unknown) for s in names})
-    print(format_audit(rep))
+    if args.json != STDOUT:
+        print(format_audit(rep))
     if args.json:
-        from .outputs import atomic_write_text
-
-        atomic_write_text(args.json, json.dumps(rep, indent=2))
+        write_json(rep, args.json)  # atomic for a file
     return 0
 
 

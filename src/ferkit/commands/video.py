@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .options import STDOUT, add_json, add_progress, add_quiet, progress_enabled
+
 # Video defaults: faces are detected on the frame scaled to DETECT_SIZE px (longer side); faces smaller
 # than MIN_FACE px in the original frame are ignored. Together they keep detection near 30 fps on 2 cores.
 DETECT_SIZE = 320
@@ -41,9 +43,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--detector", default="auto", help="face detector: auto, dlib, haar, full (default auto)")
     g.add_argument("--max-faces", type=_positive, help="analyse at most N faces per frame (the largest)")
     g.add_argument("--min-face", type=_positive, default=MIN_FACE,
-                   help=f"smallest face in frame pixels (default {MIN_FACE}; lower: smaller faces, slower)")
-    g.add_argument("--detect-size", type=_positive, default=DETECT_SIZE,
-                   help=f"detect on the frame scaled to this many px, longer side (default {DETECT_SIZE})")
+                   help=f"smallest face in frame pixels, as in predict; larger than predict's 24 to keep up with "
+                        f"the frame rate (lower: smaller faces, slower) (default {MIN_FACE})")
+    g.add_argument("--max-side", "--detect-size", dest="detect_size", type=_positive, default=DETECT_SIZE,
+                   help=f"detect on the frame scaled so its longer side is at most this, as in predict; smaller "
+                        f"than predict's 640 to keep up with the frame rate (--detect-size: old name) "
+                        f"(default {DETECT_SIZE})")
     g.add_argument("--smooth", type=_fraction, default=0.3, metavar="ALPHA",
                    help="EMA weight of the newest frame's probabilities; 1 = no smoothing (default 0.3)")
     g.add_argument("--hysteresis", type=_margin, default=0.1,
@@ -81,10 +86,11 @@ def add_video_parser(sub) -> None:
     p.add_argument("--out", help="annotated video (.mp4, .avi, .mov, .mkv, .m4v)")
     p.add_argument("--csv", help="timeline CSV: one row per face per analysed frame")
     p.add_argument("--plot", help="timeline PNG: smoothed emotions of each track over time")
-    p.add_argument("--json", help="per-track summary as JSON")
+    add_json(p, "per-track summary")
     p.add_argument("--fps", type=float, help="frame rate of a folder of frames (default 25) or override")
     p.add_argument("--max-frames", type=_positive, help="stop after N frames (useful for streams)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    add_quiet(p, "summary table")
+    add_progress(p)
     _common(p)
     p.set_defaults(func=cmd_video)
 
@@ -107,9 +113,12 @@ def cmd_video(args) -> int:
     from ..outputs import check_outputs
     from ..video import open_source, process_video, source_files
 
+    json_file = args.json if args.json not in (None, STDOUT) else None
+    quiet = args.quiet or args.json == STDOUT  # stdout carries the JSON alone
+
     source = open_source(args.input, fps=args.fps)  # bad input fails before the model loads
     try:
-        check_outputs({"--out": args.out, "--csv": args.csv, "--plot": args.plot, "--json": args.json},
+        check_outputs({"--out": args.out, "--csv": args.csv, "--plot": args.plot, "--json": json_file},
                       source_files(source))
         _check_suffixes(args)  # a wrong extension fails now, not after the whole video was analysed
         engine = _engine(args)
@@ -119,7 +128,7 @@ def cmd_video(args) -> int:
     total = source.frame_count
     if args.max_frames and total:
         total = min(total, args.max_frames)
-    bar = tqdm(total=total, unit="frame", disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr)
+    bar = tqdm(total=total, unit="frame", disable=not progress_enabled(args), file=sys.stderr)
     try:
         rep = process_video(source, engine, _tracker(args), out=args.out, csv_path=args.csv, every=args.every,
                             max_faces=args.max_faces, bars=args.bars, on_frame=lambda fr: bar.update(1),
@@ -140,9 +149,11 @@ def cmd_video(args) -> int:
               f"frame stands in, not analysed): frame {shown}", file=sys.stderr)
     if args.plot:
         tl.plot(args.plot, title=Path(str(args.input)).name)
-    if args.json:
-        tl.write_json(args.json, meta)
-    if not args.quiet:
+    if json_file:
+        tl.write_json(json_file, meta)
+    elif args.json == STDOUT:
+        print(tl.to_json(meta))
+    if not quiet:
         print(f"{source.name}: {rep.frames} frames ({rep.processed} analysed) in {rep.seconds:.1f}s, "
               f"{rep.fps:.1f} fps; {len(tl.tracks)} track(s); {rep.rows} CSV row(s)")
         print("share of analysed frames per smoothed emotion:")
@@ -150,7 +161,7 @@ def cmd_video(args) -> int:
         if not tl.tracks:
             print(f"hint: faces smaller than --min-face {args.min_face} px are ignored (a speed default for "
                   f"webcams); for small faces try --min-face 40", file=sys.stderr)
-        for name, path in (("video", args.out), ("csv", args.csv), ("plot", args.plot), ("json", args.json)):
+        for name, path in (("video", args.out), ("csv", args.csv), ("plot", args.plot), ("json", json_file)):
             if path:
                 print(f"{name}: {path}")
     return 0

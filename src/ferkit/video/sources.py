@@ -47,6 +47,15 @@ class FrameSource:
         self.close()
 
 
+def _quiet_opencv(cv2) -> None:
+    """OpenCV logs only errors (not its warnings), unless the user set OPENCV_LOG_LEVEL."""
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        try:
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        except AttributeError:  # an OpenCV build without the logging module
+            pass
+
+
 class CaptureSource(FrameSource):
     """cv2.VideoCapture over a camera index, a video file or a stream URL."""
 
@@ -55,6 +64,7 @@ class CaptureSource(FrameSource):
 
         self.name = name
         self.live = live
+        _quiet_opencv(cv2)  # its "[ WARN:0@...] can't open camera" lines: our error below says it better
         self._cap = cv2.VideoCapture(target)
         if not self._cap.isOpened():
             self._cap.release()

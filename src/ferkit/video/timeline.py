@@ -154,6 +154,9 @@ class Timeline:
         plt.close(fig)
         return out
 
-    def write_json(self, path: str | os.PathLike, extra: dict | None = None) -> Path:
+    def to_json(self, extra: dict | None = None) -> str:
         doc = dict(extra or {}) | {"duration": round(self.duration, 3), "tracks": self.summary()}
-        return _atomic_write_text(Path(path), json.dumps(doc, indent=2))
+        return json.dumps(doc, indent=2)
+
+    def write_json(self, path: str | os.PathLike, extra: dict | None = None) -> Path:
+        return _atomic_write_text(Path(path), self.to_json(extra))
