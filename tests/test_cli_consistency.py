@@ -204,3 +204,27 @@ def test_video_and_audit_print_json_on_stdout(tmp_path, kaggle_copy, capsys):
     assert main(["data", "audit", str(root), "--json", "-"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert set(rep["splits"]) == {"train", "public", "private"}
+
+
+# --------------------------------------------------------------------------- noise
+
+
+def test_export_prints_no_tracer_warning(tmp_path):
+    import os
+
+    code = ("import sys; from ferkit.models import create_model; from ferkit.checkpoint import atomic_torch_save, "
+            "FORMAT; from ferkit.emotions import EMOTIONS; from ferkit.cli import main; "
+            "atomic_torch_save({'format': FORMAT, 'model': 'fernet_s', 'labels': list(EMOTIONS), "
+            "'state_dict': create_model('fernet_s').state_dict()}, sys.argv[1]); "
+            "sys.exit(main(['export', sys.argv[1], '--out', sys.argv[2], '--tta', 'scale-rot']))")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.pt"), str(tmp_path / "m.onnx")],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "Warning" not in r.stderr and (tmp_path / "m.onnx").stat().st_size > 0
+
+
+def test_predict_table_header_names_every_emotion(capsys):
+    assert main(["predict", str(REPO / "tests" / "assets" / "astronaut.jpg"), "--model", "fast"]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header[-len(EMOTIONS):] == list(EMOTIONS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,10 @@ import torch
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .emotions import EMOTIONS
 from .models.tta import Predictor, tta_views
+
+# The TTA views read the input's 48x48 size as Python numbers while tracing: constant by the ONNX contract
+# (N x 1 x 48 x 48), so torch's TracerWarnings about it are noise a user cannot act on.
+warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"ferkit\.models\.tta")
 
 CONTRACT = ("input 'pixels' N x 1 x 48 x 48 float32 raw grayscale 0..255 (normalisation inside the graph); "
             "output 'probs' N x 7 probabilities in the order " + ", ".join(EMOTIONS))

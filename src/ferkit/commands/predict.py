@@ -153,7 +153,7 @@ class _Writers:
 
     def _print_table_row(self, file, face, box, label, conf, probs, status=""):
         if not self.header_done:
-            short = "".join(f"{e[:7]:>8}" for e in EMOTIONS)
+            short = "".join(f"{e:>9}" for e in EMOTIONS)  # full names: "surprise" is 8 characters
             print(f"{'file':<40} {'face':>4} {'box (x,y,w,h)':<22} {'label':<9}{'conf':>6}{short}")
             self.header_done = True
         name = file if len(file) <= 40 else "…" + file[-39:]
@@ -161,7 +161,7 @@ class _Writers:
             print(f"{name:<40} {'-':>4} {'':<22} {status}")
             return
         b = ",".join(str(v) for v in box)
-        ps = "".join(f"{float(p):>8.3f}" for p in probs)
+        ps = "".join(f"{float(p):>9.3f}" for p in probs)
         print(f"{name:<40} {face:>4} {b:<22} {label:<9}{conf:>6.2f}{ps}")
 
     def error(self, name: str, message: str) -> None:
