@@ -51,7 +51,8 @@ def add_parser(sub):
     out.add_argument("--json", action="store_true", help="JSON lines on stdout, one object per face")
     out.add_argument("--quiet", "-q", action="store_true", help="no table on stdout")
     p.add_argument("--csv", metavar="FILE", help="write one row per face to FILE (flushed as it goes)")
-    p.add_argument("--annotate", metavar="DIR", help="write annotated copies of the images into DIR")
+    p.add_argument("--out", "--annotate", dest="annotate", metavar="DIR",
+                   help="write annotated copies of the images into DIR (--annotate is the same option)")
     p.add_argument("--no-bars", dest="bars", action="store_false", help="annotate without probability bars")
     p.add_argument("--batch-size", type=int, default=64, help="face crops per inference call (default 64)")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
