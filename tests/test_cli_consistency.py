@@ -228,3 +228,27 @@ def test_predict_table_header_names_every_emotion(capsys):
     assert main(["predict", str(REPO / "tests" / "assets" / "astronaut.jpg"), "--model", "fast"]) == 0
     header = capsys.readouterr().out.splitlines()[0].split()
     assert header[-len(EMOTIONS):] == list(EMOTIONS)
+
+
+def test_predict_json_is_one_object_per_image_to_stdout_or_file(tmp_path, capsys):
+    from ferkit.commands.predict import JSON_SCHEMA
+
+    assets = REPO / "tests" / "assets"
+    missing = tmp_path / "gone.jpg"
+    assert main(["predict", str(assets), str(missing), "--json", "--model", "fast"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    docs = {Path(d["file"]).name: d for d in map(json.loads, out)}  # stdout is the JSON lines alone
+    assert set(docs) == {"astronaut.jpg", "camera.jpg", "coffee.jpg", "gone.jpg"}
+    assert all(d["schema"] == JSON_SCHEMA and isinstance(d["faces"], list) for d in docs.values())
+    assert docs["gone.jpg"]["error"] and docs["gone.jpg"]["faces"] == []
+    face = docs["astronaut.jpg"]["faces"][0]
+    assert face["face"] == 0 and set(face) >= {"box", "score", "label", "confidence", "probs"}
+    # the same lines to a file; the table stays on stdout
+    dest = tmp_path / "r.jsonl"
+    assert main(["predict", str(assets), "--json", str(dest), "--model", "fast"]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("file") and [json.loads(s)["file"] for s in dest.read_text().splitlines()] == [
+        d["file"] for d in map(json.loads, out) if not d["error"]]
+    with pytest.raises(SystemExit):
+        main(["predict", "--json", str(assets / "coffee.jpg"), str(assets / "camera.jpg")])
+    assert "argument --json" in capsys.readouterr().err and (assets / "coffee.jpg").stat().st_size > 1000

@@ -73,8 +73,10 @@ def test_json_lines_and_glob_of_crops(tmp_path, capsys):
     rc = main(["predict", str(crops / "*.jpg"), "--crop", "--json", "--batch-size", "16", "--model", "fast",
                "--no-progress"])
     assert rc == 0
-    lines = [json.loads(s) for s in capsys.readouterr().out.splitlines()]
-    assert len(lines) == len(files)
+    images = [json.loads(s) for s in capsys.readouterr().out.splitlines()]  # one object per image
+    assert len(images) == len(files)
+    assert all(r["schema"] == "ferkit.predict/1" and r["error"] is None and len(r["faces"]) == 1 for r in images)
+    lines = [r["faces"][0] for r in images]
     assert all(r["face"] == 0 and r["box"] == {"x": 0, "y": 0, "w": 48, "h": 48} for r in lines)
     expected = Recognizer(model="fast", detector="full").classify_batch(sorted(crops.glob("*.jpg")))
     for r, p in zip(lines, expected, strict=True):

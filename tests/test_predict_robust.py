@@ -69,7 +69,8 @@ def test_missing_inputs_are_rows_in_json_and_csv(tmp_path, capsys):
     (bad,) = [r for r in rows if r["status"] != "ok"]
     assert bad["file"].endswith("gone.jpg") and "no such file" in bad["status"]
     lines = [json.loads(s) for s in cap.out.splitlines()]
-    assert [r for r in lines if "error" in r][0]["file"].endswith("gone.jpg")
+    (err,) = [r for r in lines if r["error"]]
+    assert err["file"].endswith("gone.jpg") and err["faces"] == [] and err["schema"] == "ferkit.predict/1"
     assert "gone.jpg" in cap.err and "1 error(s)" in cap.err
 
 

@@ -22,17 +22,20 @@ from pathlib import Path
 import numpy as np
 
 from ..emotions import EMOTIONS
+from .options import STDOUT, add_json, add_progress, add_quiet, progress_enabled
 
 CSV_COLUMNS = ["file", "face", "x", "y", "w", "h", "score", "label", "confidence", *EMOTIONS, "status"]
+JSON_SCHEMA = "ferkit.predict/1"  # one object per image: {"schema", "file", "faces": [face...], "error"}
 
 
 def add_parser(sub):
     p = sub.add_parser(
         "predict", help="emotions of the faces in photos, folders and globs (no torch needed)",
-        description="Detect faces and classify their emotion. Prints a table; --json prints one JSON object "
-                    "per face (JSON lines); --csv FILE writes one row per face as it goes; --annotate DIR "
-                    "writes copies with boxes, labels and probability bars. Images without a face get one "
-                    "row with status 'no face'; unreadable files are reported and skipped.")
+        description="Detect faces and classify their emotion. Prints a table; --json writes one JSON object "
+                    "per image (JSON lines: {\"schema\": \"ferkit.predict/1\", \"file\", \"faces\": [...], "
+                    "\"error\"}; each face as Face.as_dict() plus its index); --csv FILE writes one row per face "
+                    "as it goes; --out DIR writes copies with boxes, labels and probability bars. Images without "
+                    "a face get an empty faces list (a 'no face' row); unreadable files are reported and skipped.")
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="image files, folders (searched recursively) or globs")
     p.add_argument("--model", default=None,
@@ -47,9 +50,8 @@ def add_parser(sub):
     p.add_argument("--max-side", type=int, default=640,
                    help="images are scaled so the longer side is at most this for detection (default 640; "
                         "0 = never); boxes are always reported in original pixels")
-    out = p.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="JSON lines on stdout, one object per face")
-    out.add_argument("--quiet", "-q", action="store_true", help="no table on stdout")
+    add_json(p, "one object per image (JSON lines)")
+    add_quiet(p)
     p.add_argument("--csv", metavar="FILE", help="write one row per face to FILE (flushed as it goes)")
     p.add_argument("--out", "--annotate", dest="annotate", metavar="DIR",
                    help="write annotated copies of the images into DIR (--annotate is the same option)")
@@ -58,7 +60,7 @@ def add_parser(sub):
     p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
     p.add_argument("--workers", type=int, default=None,
                    help="decoding/detection threads (default: cores, max 8)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_progress(p)
     p.set_defaults(func=cmd_predict)
 
 
@@ -147,7 +149,13 @@ class _Writers:
             self.csv = csv.writer(self.csv_file)
             self.csv.writerow(CSV_COLUMNS)
             self.csv_file.flush()
-        self.table = not args.json and not args.quiet
+        self.json_file = self.json_tmp = None
+        if args.json and args.json != STDOUT:  # JSON lines to a file, renamed into place when complete
+            path = Path(args.json)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.json_tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            self.json_file = open(self.json_tmp, "w", encoding="utf-8")  # noqa: SIM115
+        self.table = args.json != STDOUT and not args.quiet
         self.header_done = False
         self.n_images = self.n_faces = self.n_errors = self.n_noface = 0
         self.last_error: str | None = None
@@ -175,8 +183,12 @@ class _Writers:
         print(f"ferkit predict: skipped {message}", file=sys.stderr)
         if self.csv:
             self.csv.writerow([name, *[""] * 15, f"error: {message}"])
+        self._json(name, [], message)
+
+    def _json(self, name: str, faces: list, error: str | None = None) -> None:
         if self.args.json:
-            print(json.dumps({"file": name, "error": message}), flush=False)
+            line = json.dumps({"schema": JSON_SCHEMA, "file": name, "faces": faces, "error": error})
+            print(line, file=self.json_file or sys.stdout)
 
     def emit(self, item: _Item, rec) -> None:
         args = self.args
@@ -188,11 +200,12 @@ class _Writers:
             self.n_noface += 1
             if self.csv:
                 self.csv.writerow([item.rel, *[""] * 15, "no face"])
-            if args.json:
-                print(json.dumps({"file": item.rel, "faces": 0}))
             if self.table:
                 self._print_table_row(item.rel, None, None, None, None, None, status="(no face found)")
+        from ..recognizer import Face
+
         probs = item.probs if item.probs is not None else []
+        json_faces = []
         for i, (det, p) in enumerate(zip(item.dets, probs, strict=False)):
             self.n_faces += 1
             k = int(np.argmax(p))
@@ -201,13 +214,11 @@ class _Writers:
             if self.csv:
                 self.csv.writerow([item.rel, i, x, y, w, h, f"{det.score:.4f}", label, f"{conf:.6f}",
                                    *[f"{float(v):.6f}" for v in p], "ok"])
-            if args.json:
-                pd = dict(zip(EMOTIONS, np.round(p.astype(float), 6).tolist(), strict=True))
-                print(json.dumps({"file": item.rel, "face": i, "box": {"x": x, "y": y, "w": w, "h": h},
-                                  "score": round(det.score, 6), "label": label, "confidence": round(conf, 6),
-                                  "probs": pd}))
+            if args.json:  # a face in JSON has one shape everywhere: Face.as_dict() (API, serve)
+                json_faces.append({"face": i} | Face(det.box, det.score, label, conf, p).as_dict())
             if self.table:
                 self._print_table_row(item.rel, i, det.box, label, conf, p)
+        self._json(item.rel, json_faces)
         if args.annotate and item.bgr is not None:
             from ..recognizer import Prediction
             from ..render import draw_faces
@@ -227,9 +238,15 @@ class _Writers:
             self.csv_file.flush()
         sys.stdout.flush()
 
-    def close(self):
+    def close(self, ok: bool = True):
         if self.csv_file:
             self.csv_file.close()
+        if self.json_file:
+            self.json_file.close()
+            if ok:
+                os.replace(self.json_tmp, self.args.json)
+            else:
+                self.json_tmp.unlink(missing_ok=True)
 
 
 def _classify_pending(pending: list[_Item], rec, writers: _Writers, batch_size: int) -> None:
@@ -261,7 +278,8 @@ def cmd_predict(args) -> int:
         return 2
     # outputs never touch inputs (ferkit.outputs): checked before anything is written
     outs = output_paths(args.annotate, files, args.paths) if args.annotate else [None] * len(files)
-    check_outputs({"--csv": args.csv, "--annotate": args.annotate}, files)
+    json_file = args.json if args.json not in (None, STDOUT) else None
+    check_outputs({"--csv": args.csv, "--json": json_file, "--annotate": args.annotate}, files)
     if args.csv and args.annotate and any(same_file(args.csv, o) for o in outs):
         raise OutputError(f"--csv {args.csv}: is also the name of an annotated copy; choose another path")
     detector = "full" if args.crop else args.detector
@@ -274,12 +292,13 @@ def cmd_predict(args) -> int:
     for item, why in problems:  # inputs that matched nothing: a row each, so --csv/--json stay complete
         writers.error(item, f"{item}: {why}")
     bar = None
-    if args.progress and len(files) > 1:
+    if progress_enabled(args) and len(files) > 1:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(files), unit="img", file=sys.stderr, disable=None, dynamic_ncols=True)
+        bar = tqdm(total=len(files), unit="img", file=sys.stderr, dynamic_ncols=True)
     t0 = time.perf_counter()
     ex = ThreadPoolExecutor(max_workers=workers)
+    finished = False
     try:
         inflight: deque = deque()
         todo = iter(zip(files, names, outs, strict=True))
@@ -304,17 +323,20 @@ def cmd_predict(args) -> int:
                 _classify_pending(pending, rec, writers, args.batch_size)
                 pending, pending_crops = [], 0
         _classify_pending(pending, rec, writers, args.batch_size)
+        finished = True
     finally:
         ex.shutdown(wait=False, cancel_futures=True)
         if bar is not None:
             bar.close()
-        writers.close()
+        writers.close(ok=finished)
     dt = time.perf_counter() - t0
     print(f"ferkit predict: {writers.n_images} image(s), {writers.n_faces} face(s), "
           f"{writers.n_noface} without a face, {writers.n_errors} error(s) in {dt:.1f}s "
           f"[model {rec.model_path.name}, detector {rec.detector.name}]", file=sys.stderr)
     if args.csv:
         print(f"ferkit predict: rows written to {args.csv}", file=sys.stderr)
+    if json_file:
+        print(f"ferkit predict: JSON lines written to {json_file}", file=sys.stderr)
     if args.annotate:
         print(f"ferkit predict: annotated images in {args.annotate}", file=sys.stderr)
     return 1 if writers.n_errors or problems else 0
