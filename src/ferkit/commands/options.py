@@ -37,12 +37,12 @@ def json_dest(value: str) -> str:
 
 def add_json(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--json", nargs="?", const=STDOUT, default=None, type=json_dest, metavar="FILE",
-                   help=f"{what} as JSON: to FILE (.json/.jsonl), or to stdout when FILE is '-' or omitted")
+                   help=f"write {what} as JSON to FILE (.json/.jsonl); to stdout when FILE is '-' or omitted")
 
 
-def add_quiet(p: argparse.ArgumentParser, what: str = "the table") -> None:
-    p.add_argument("-q", "--quiet", action="store_true", help=f"print nothing on stdout but JSON asked for with "
-                                                                f"--json (no {what})")
+def add_quiet(p: argparse.ArgumentParser, what: str = "table") -> None:
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help=f"print nothing on stdout (no {what}) but JSON asked for with --json")
 
 
 def add_progress(p: argparse.ArgumentParser) -> None:

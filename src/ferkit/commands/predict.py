@@ -50,7 +50,7 @@ def add_parser(sub):
     p.add_argument("--max-side", type=int, default=640,
                    help="images are scaled so the longer side is at most this for detection (default 640; "
                         "0 = never); boxes are always reported in original pixels")
-    add_json(p, "one object per image (JSON lines)")
+    add_json(p, "one object per image, one per line,")
     add_quiet(p)
     p.add_argument("--csv", metavar="FILE", help="write one row per face to FILE (flushed as it goes)")
     p.add_argument("--out", "--annotate", dest="annotate", metavar="DIR",

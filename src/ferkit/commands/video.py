@@ -45,7 +45,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-face", type=_positive, default=MIN_FACE,
                    help=f"smallest face in frame pixels, as in predict; larger than predict's 24 to keep up with "
                         f"the frame rate (lower: smaller faces, slower) (default {MIN_FACE})")
-    g.add_argument("--max-side", "--detect-size", dest="detect_size", type=_positive, default=DETECT_SIZE,
+    g.add_argument("--max-side", "--detect-size", dest="detect_size", type=_positive, default=DETECT_SIZE, metavar="PX",
                    help=f"detect on the frame scaled so its longer side is at most this, as in predict; smaller "
                         f"than predict's 640 to keep up with the frame rate (--detect-size: old name) "
                         f"(default {DETECT_SIZE})")
@@ -86,7 +86,7 @@ def add_video_parser(sub) -> None:
     p.add_argument("--out", help="annotated video (.mp4, .avi, .mov, .mkv, .m4v)")
     p.add_argument("--csv", help="timeline CSV: one row per face per analysed frame")
     p.add_argument("--plot", help="timeline PNG: smoothed emotions of each track over time")
-    add_json(p, "per-track summary")
+    add_json(p, "the per-track summary")
     p.add_argument("--fps", type=float, help="frame rate of a folder of frames (default 25) or override")
     p.add_argument("--max-frames", type=_positive, help="stop after N frames (useful for streams)")
     add_quiet(p, "summary table")
