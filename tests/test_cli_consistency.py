@@ -252,3 +252,15 @@ def test_predict_json_is_one_object_per_image_to_stdout_or_file(tmp_path, capsys
     with pytest.raises(SystemExit):
         main(["predict", "--json", str(assets / "coffee.jpg"), str(assets / "camera.jpg")])
     assert "argument --json" in capsys.readouterr().err and (assets / "coffee.jpg").stat().st_size > 1000
+
+
+def test_help_needs_no_torch_and_train_help_shows_trainconfig_defaults(capsys):
+    r = run_without_torch("train", "--help")
+    assert r.returncode == 0 and "--max-steps" in r.stdout, r.stderr
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    from ferkit.train import TrainConfig
+
+    assert f"passes over the training images (default: {TrainConfig().epochs})" in text
+    assert "configs/seed.yaml" in text
