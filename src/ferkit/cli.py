@@ -66,7 +66,8 @@ def _add_train(sub):
     p.add_argument("--class-weights", dest="class_weights", choices=["none", "balanced", "sqrt"],
                    help="loss weight per class: balanced = inverse frequency, sqrt = its square root")
     p.add_argument("--augment", choices=["strong", "flip", "none"],
-                   help="training augmentation: strong = flip + affine + crop/erase, flip = mirror only")
+                   help="training augmentation: strong = flip, rotation/scale/shift, brightness/contrast, random "
+                        "erasing; flip = mirror only")
     p.add_argument("--ema", type=float, help="EMA decay of weights per step; 0 disables")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast")
     p.add_argument("--channels-last", dest="channels_last", action=argparse.BooleanOptionalAction, default=None,
