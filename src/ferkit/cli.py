@@ -168,7 +168,7 @@ def _add_evaluate(sub):
                     "are inside the graph). The images are used as stored: 48x48 face crops, no detection.")
     p.add_argument("checkpoint", metavar="MODEL", help="checkpoint .pt, or default | fast | FILE.onnx")
     p.add_argument("--data", required=True, help="dataset folder (Kaggle layout), fer2013.csv or .npz")
-    p.add_argument("--split", default="auto", choices=["auto", "private", "public", "test", "train"],
+    p.add_argument("--split", default="auto", choices=["auto", "private", "public", "test", "train", "all"],
                    help="private | public | test | train; auto = private when the test/ file names carry "
                         "FER2013's PrivateTest_ prefix, else test (the whole test/ folder)")
     p.add_argument("--tta", default="none", choices=TTA_CHOICES,
