@@ -67,8 +67,14 @@ def test_audit_json_never_replaces_the_dataset(tmp_path, kaggle_copy, capsys):
         w.writerow(["emotion", "pixels", "Usage"])
         w.writerow([3, " ".join(["128"] * 48 * 48), "Training"])
     before = path.read_bytes()
-    assert main(["data", "audit", str(path), "--json", str(path)]) == 2
-    assert "is an input of this run" in capsys.readouterr().err and path.read_bytes() == before
+    with pytest.raises(SystemExit) as e:  # --json takes only .json/.jsonl names or '-': refused while parsing
+        main(["data", "audit", str(path), "--json", str(path)])
+    assert e.value.code == 2 and "argument --json" in capsys.readouterr().err and path.read_bytes() == before
+    # a .json name that is an input is refused by the output rules
+    js = tmp_path / "d.json"
+    js.write_text("{}")
+    assert main(["data", "audit", str(js), "--json", str(js)]) == 2
+    assert "is an input of this run" in capsys.readouterr().err and js.read_text() == "{}"
 
 
 # --------------------------------------------------------------------------- defect 16: --split val
