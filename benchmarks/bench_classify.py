@@ -1,7 +1,13 @@
 """Crop classification throughput (crops/s): shipped ONNX models in onnxruntime vs the same network in torch
 vs the `seed` CNN, at batch 1 and 64 with 1 and 2 threads. Prints a markdown table.
 
-    .venv/bin/python benchmarks/bench_classify.py [--seconds 2]
+    .venv/bin/python benchmarks/bench_classify.py [--seconds 2] [--baseline-rev 5117c1d]
+
+``--baseline-rev``: also time the shipped files of that git revision (float32 arithmetic) in the same run,
+so the int8 files and their float32 predecessors are measured side by side on the same machine state.
+``--opt-levels``: time the shipped files under each onnxruntime graph optimisation level (2 threads).
+``--profile``: onnxruntime's profiler on each shipped file (batch 64, 2 threads): share of time per operator
+type, i.e. what stays in float32 (GridSample views, normalisation, softmax, mean) and what it costs.
 
 Inputs are real FER2013 test crops (../shared/fer2013) when present, else random pixels (same cost).
 The torch rows need torch (`pip install 'ferkit[train]'`); they are skipped without it. The torch
@@ -12,12 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-FER = Path(__file__).resolve().parents[1].parent / "shared" / "fer2013"
+REPO = Path(__file__).resolve().parents[1]
+FER = REPO.parent / "shared" / "fer2013"
 
 
 def crops(n=256):
@@ -39,12 +48,14 @@ def rate(fn, batch, x, seconds):
     return n / (time.perf_counter() - t0)
 
 
-def onnx_runner(path, threads):
+def onnx_runner(path, threads, level=None):
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
+    from ferkit.session import session_options
+
+    so = session_options(threads)
+    if level is not None:
+        so.graph_optimization_level = level
     s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     return lambda xb: s.run(None, {"pixels": xb[:, None]})
 
@@ -64,20 +75,73 @@ def torch_runner(name, threads):
     return run
 
 
+def profile(path, x, runs=5):
+    """Share of kernel time per operator type, batch 64, 2 threads."""
+    import onnxruntime as ort
+
+    from ferkit.session import session_options
+
+    so = session_options(2)
+    so.enable_profiling = True
+    so.profile_file_prefix = str(Path(tempfile.mkdtemp()) / "prof")
+    s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    for _ in range(runs + 1):
+        s.run(None, {"pixels": x[:64, None]})
+    events = json.loads(Path(s.end_profiling()).read_text())
+    per: dict[str, float] = {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            op = e.get("args", {}).get("op_name", "?")
+            per[op] = per.get(op, 0.0) + e["dur"]
+    total = sum(per.values())
+    return sorted(((op, us / total) for op, us in per.items()), key=lambda t: -t[1]), total / (runs + 1) / 1000
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--baseline-rev", help="git revision whose shipped files are timed too (float32 arithmetic)")
+    ap.add_argument("--opt-levels", action="store_true", help="also time each graph optimisation level")
+    ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="per-operator time shares of the shipped files")
     args = ap.parse_args()
     from ferkit.weights import list_shipped
 
     x = crops()
+    if args.profile:
+        for name, path in list_shipped().items():
+            shares, ms = profile(path, x)
+            print(f"\n{name} ({path.name}), batch 64, 2 threads: {ms:.1f} ms of kernel time per call\n")
+            print("| operator | share of kernel time |\n|---|---:|")
+            for op, f in shares:
+                if f >= 0.001:
+                    print(f"| {op} | {f:.1%} |")
+        return
     rows = []
-    for name, path in list_shipped().items():
+    files = list(list_shipped().items())
+    tmp = tempfile.TemporaryDirectory()
+    if args.baseline_rev:
+        for name, path in list_shipped().items():
+            old = Path(tmp.name) / f"{args.baseline_rev}-{path.name}"
+            rel = path.relative_to(REPO).as_posix()
+            old.write_bytes(subprocess.run(["git", "show", f"{args.baseline_rev}:{rel}"], cwd=REPO, check=True,
+                                           capture_output=True).stdout)
+            files.append((f"{name} @ {args.baseline_rev}", old))
+    for name, path in files:
         meta = __import__("onnxruntime").InferenceSession(str(path)).get_modelmeta().custom_metadata_map
         members = ", ".join(json.loads(meta.get("members", "[]")))
-        label = f"onnxruntime {name} ({members}, tta {meta.get('tta')})"
+        arith = "int8" if meta.get("arithmetic", "float32").startswith("int8") else "float32"
+        label = f"onnxruntime {name} ({members}, tta {meta.get('tta')}, {arith})"
         rows.append((label, lambda t, p=path: onnx_runner(p, t)))
+        if args.opt_levels:
+            import onnxruntime as ort
+
+            for lv in ("ORT_ENABLE_BASIC", "ORT_ENABLE_EXTENDED"):
+                rows.append((f"{label}, {lv}", lambda t, p=path, lv=lv: onnx_runner(
+                    p, t, getattr(ort.GraphOptimizationLevel, lv))))
     try:
+        if args.no_torch:
+            raise ImportError
         import torch  # noqa: F401
 
         rows.append(("torch fernet_m (same network, eager)", lambda t: torch_runner("fernet_m", t)))
@@ -85,13 +149,14 @@ def main():
     except ImportError:
         print("(torch not installed: torch rows skipped)")
     cols = [(1, 1), (1, 2), (64, 1), (64, 2)]
-    print("| model | " + " | ".join(f"batch {b}, {t} thr" for b, t in cols) + " |")
-    print("|---|" + "---:|" * len(cols))
+    print("crops/s (and ms per call at batch 1, 2 threads)\n")
+    print("| model | " + " | ".join(f"batch {b}, {t} thr" for b, t in cols) + " | ms, batch 1, 2 thr |")
+    print("|---|" + "---:|" * (len(cols) + 1))
     for label, make in rows:
         vals = []
         for b, t in cols:
             vals.append(rate(make(t), b, x, args.seconds))
-        print(f"| {label} | " + " | ".join(f"{v:,.0f}" for v in vals) + " |", flush=True)
+        print(f"| {label} | " + " | ".join(f"{v:,.0f}" for v in vals) + f" | {1000 / vals[1]:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

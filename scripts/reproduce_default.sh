@@ -10,6 +10,8 @@
 # 3. two distilled fernet_m: kd-alpha 0.5, seeds 40 (100 epochs) and 45 (88 epochs)
 # 4. logits of the nine candidates (fm0-5, fl1, kin5, kin5c) under every view, the search on PublicTest,
 #    and the export of what it chooses (int8 weights, temperature fitted on PublicTest, parity check)
+# 5. int8 arithmetic: float32 and int8 logits of those members (scripts/quant_bank.py), the cost/accuracy
+#    table and its choice on PublicTest (scripts/quant_pareto.py), exported with --quantize int8
 # Then `python scripts/model_card.py` measures what OUT/ferkit-default.onnx scores (copy it into
 # src/ferkit/weights/ first). Each training resumes where it stopped: after an interruption, run the same
 # command again. Cost: 10 networks; about 3.4 h each on 2 CPU cores, minutes each on a GPU (the shipped
@@ -17,7 +19,7 @@
 # override the recipe (e.g. `--epochs 1` for a smoke test).
 set -euo pipefail
 if [ $# -lt 2 ]; then
-  sed -n 2,18p "$0"
+  sed -n 2,20p "$0"
   exit 2
 fi
 data=$1; out=$2; shift 2
@@ -50,6 +52,19 @@ read -r tta members < <(python -c "import json, sys; c = json.load(open(sys.argv
 print(c['tta'], ' '.join(c['members']))" "$out/tta-search.json")
 ckpts=()
 for m in $members; do ckpts+=("$runs/$m/best.pt"); done
-ferkit export "${ckpts[@]}" --out "$out/ferkit-default.onnx" --tta "$tta" --temperature auto \
+ferkit export "${ckpts[@]}" --out "$out/ferkit-default-float.onnx" --tta "$tta" --temperature auto \
   --calib-data "$data" --parity-data "$data" --weights int8
-echo "reproduce_default: $out/ferkit-default.onnx = ${members// / + } with --tta $tta"
+echo "reproduce_default: $out/ferkit-default-float.onnx = ${members// / + } with --tta $tta (float32 arithmetic)"
+
+python scripts/quant_pareto.py --measure-speed "${ckpts[@]}" --data "$data" --speed "$out/quant-speed.json"
+python scripts/quant_bank.py --data "$data" --out "$out/qbank" "${ckpts[@]}"
+# shellcheck disable=SC2086
+python scripts/quant_pareto.py --bank "$out/qbank" --speed "$out/quant-speed.json" \
+  --json "$out/quant-pareto.json" --reference "$tta" $members
+read -r qtta qmembers < <(python -c "import json, sys; c = json.load(open(sys.argv[1]))['choice']; \
+print(c['views'], ' '.join(c['members']))" "$out/quant-pareto.json")
+qckpts=()
+for m in $qmembers; do qckpts+=("$runs/$m/best.pt"); done
+ferkit export "${qckpts[@]}" --out "$out/ferkit-default.onnx" --tta "$qtta" --temperature auto \
+  --calib-data "$data" --parity-data "$data" --quantize int8 --quant-data "$data"
+echo "reproduce_default: $out/ferkit-default.onnx = ${qmembers// / + } with --tta $qtta, int8 arithmetic"

@@ -178,3 +178,48 @@ def test_models_and_errors(tmp_path):
         fast.classify(bad)
     with pytest.raises(ImageError, match="shape"):
         fast.classify(np.zeros((4, 4, 5), np.uint8))
+
+
+def test_chunked_prediction_equals_one_call():
+    """predict_arrays / classify_batch run in chunks (bounded memory): same answers as one call."""
+    from ferkit.recognizer import CHUNK_INPUTS
+
+    r = Recognizer("fast", detector="haar", threads=1)
+    assert r.batch_size == CHUNK_INPUTS // r.views_per_face and r.views_per_face == 1
+    d = Recognizer(detector="haar", threads=1)  # the default model: several views per face
+    assert d.views_per_face > 1 and d.batch_size == max(1, CHUNK_INPUTS // d.views_per_face)
+    items = _fer_public(6)
+    x = np.stack([np.asarray(Image.open(f).convert("L")) for f, _ in items])
+    whole = r.predict_arrays(x, batch_size=len(x))
+    sizes = []
+    real = r.session
+
+    class Counting:
+        def run(self, out, feed):
+            sizes.append(len(next(iter(feed.values()))))
+            return real.run(out, feed)
+
+    r.session = Counting()
+    try:
+        chunked = r.predict_arrays(x, batch_size=10)
+        assert sizes == [10, 10, 10, 10, 2]
+        sizes.clear()
+        r.batch_size = 16  # the recognizer's own default chunk, overridable
+        preds = r.classify_batch([f for f, _ in items])
+        assert sizes == [16, 16, 10]
+    finally:
+        r.session = real
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+    np.testing.assert_allclose(np.stack([p.probs for p in preds]), whole, atol=1e-5)
+    with pytest.raises(ValueError, match="batch_size"):
+        Recognizer("fast", detector="haar", batch_size=0)
+
+
+def test_threads_default_to_physical_cores():
+    import os
+
+    from ferkit.session import physical_cores, session_options
+
+    n = physical_cores()
+    assert 1 <= n <= len(os.sched_getaffinity(0))
+    assert session_options().intra_op_num_threads == n and session_options(3).intra_op_num_threads == 3

@@ -16,7 +16,7 @@ from pathlib import Path
 from .commands.options import STDOUT, add_json, use_help_formatter, write_json
 
 # ferkit.models.tta.TTA_MODES, spelled out so that the CLI starts without importing torch (a test checks it)
-TTA_CHOICES = ["none", "flip", "shift", "scale-rot", "scale-rot-wide"]
+TTA_CHOICES = ["none", "flip", "shift", "scale", "rot", "scale-rot", "scale-rot-wide"]
 
 
 def _need_torch(what: str):
@@ -250,6 +250,15 @@ def _add_export(sub):
                    help="how weights are stored in the file: float16 halves the size, int8 (per-channel) "
                         "quarters it; inference runs in float32 either way")
     p.add_argument("--half-weights", action="store_true", help="same as --weights float16")
+    q = p.add_argument_group("int8 arithmetic (onnxruntime static quantisation, QDQ, per-channel)")
+    q.add_argument("--quantize", choices=["int8"],
+                   help="compute in int8 (weights stored in int8 too; leave --weights at float32)")
+    q.add_argument("--quant-data", help="dataset: its train split calibrates, its public split checks accuracy")
+    q.add_argument("--calib-n", type=int, default=512, help="calibration images, stratified by class (512)")
+    q.add_argument("--calib-seed", type=int, default=0)
+    q.add_argument("--quant-check-n", type=int, help="PublicTest images for the float32/int8 check (all)")
+    q.add_argument("--max-drop", type=float, default=0.5,
+                   help="refuse when int8 loses more PublicTest accuracy points than this (0.5)")
     p.set_defaults(func=cmd_export)
 
 
@@ -267,12 +276,18 @@ def _temperature(s: str) -> float | str:
 
 def cmd_export(args) -> int:
     _need_torch("export")
-    from .export import export_onnx
+    from .export import ExportCheckFailed, export_onnx
 
     t = args.temperature
-    res = export_onnx(args.checkpoints, args.out, tta=args.tta, temperature=t, calib_data=args.calib_data,
-                      parity_data=args.parity_data, opset=args.opset, half_weights=args.half_weights,
-                      weights=args.weights)
+    try:
+        res = export_onnx(args.checkpoints, args.out, tta=args.tta, temperature=t, calib_data=args.calib_data,
+                          parity_data=args.parity_data, opset=args.opset, half_weights=args.half_weights,
+                          weights=args.weights, quantize=args.quantize, quant_data=args.quant_data,
+                          calib_n=args.calib_n, calib_seed=args.calib_seed, quant_check_n=args.quant_check_n,
+                          max_drop=args.max_drop)
+    except ExportCheckFailed as e:
+        print(f"ferkit export: error: {e}; the previous file (if any) is unchanged", file=sys.stderr)
+        return 1
     print(json.dumps({k: v for k, v in res.items() if k != "fitted"} | {"fitted": res["fitted"]}, indent=2))
     return 0
 

@@ -18,7 +18,7 @@ import torch
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .emotions import EMOTIONS
-from .models.tta import Predictor, tta_views
+from .models.tta import TTA_VIEW_COUNT, Predictor, tta_views
 
 # The TTA views read the input's 48x48 size as Python numbers while tracing: constant by the ONNX contract
 # (N x 1 x 48 x 48), so torch's TracerWarnings about it are noise a user cannot act on.
@@ -26,6 +26,11 @@ warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"fer
 
 CONTRACT = ("input 'pixels' N x 1 x 48 x 48 float32 raw grayscale 0..255 (normalisation inside the graph); "
             "output 'probs' N x 7 probabilities in the order " + ", ".join(EMOTIONS))
+
+
+class ExportCheckFailed(RuntimeError):
+    """A check of the new file failed (parity with torch, or the int8 accuracy limit); the target file
+    was left as it was."""
 
 
 @torch.no_grad()
@@ -124,12 +129,25 @@ def export_onnx(
     opset: int = 17,
     half_weights: bool = False,
     weights: str = "float32",
+    quantize: str | None = None,
+    quant_data: str | os.PathLike | None = None,
+    calib_n: int = 512,
+    calib_seed: int = 0,
+    quant_check_n: int | None = None,
+    max_drop: float = 0.5,
     extra_metadata: dict | None = None,
     log=print,
 ) -> dict:
-    """Export checkpoints (one, or several as an averaged ensemble) to ONNX and check parity."""
+    """Export checkpoints (one, or several as an averaged ensemble) to ONNX and check parity.
+
+    ``quantize="int8"``: int8 arithmetic (static QDQ, per-channel; :mod:`ferkit.quantize`) calibrated on
+    ``calib_n`` Training images of ``quant_data`` (stratified by class, ``calib_seed``), then compared with
+    the float32 graph on its PublicTest split (``quant_check_n`` images, default all); refused with
+    :class:`ExportCheckFailed` when the accuracy drop exceeds ``max_drop`` points.
+
+    Every check runs on a temporary file next to ``out``; only a file that passed replaces ``out``.
+    """
     import onnx
-    import onnxruntime as ort
 
     from .data import load_split
 
@@ -137,6 +155,13 @@ def export_onnx(
         weights = "float16"
     if weights not in WEIGHT_STORAGE:
         raise ValueError(f"weights {weights!r}: choose one of {', '.join(WEIGHT_STORAGE)}")
+    if quantize not in (None, "int8"):
+        raise ValueError(f"quantize {quantize!r}: the only choice is int8")
+    if quantize and weights != "float32":
+        raise ValueError("--quantize int8 stores int8 weights itself: leave --weights at float32")
+    if quantize and quant_data is None:
+        raise ValueError("--quantize int8 needs --quant-data DIR (its train split calibrates, its public split "
+                         "checks the accuracy)")
     ckpts = [load_checkpoint(c) for c in checkpoints]
     members = [model_from_checkpoint(c, use_ema=use_ema) for c in ckpts]
     fitted = None
@@ -152,34 +177,57 @@ def export_onnx(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    dummy = torch.full((2, 1, 48, 48), 128.0)
-    torch.onnx.export(pred, (dummy,), str(tmp), input_names=["pixels"], output_names=["probs", "probs_uncalibrated"],
-                      dynamic_axes={name: {0: "batch"} for name in ("pixels", "probs", "probs_uncalibrated")},
-                      opset_version=opset, dynamo=False)
-    model = onnx.load(str(tmp))
-    if weights != "float32":
-        model = compress_weights(model, weights)
-    meta = {
-        "ferkit_contract": CONTRACT,
-        "labels": json.dumps(list(EMOTIONS)),
-        "members": json.dumps([c["model"] for c in ckpts]),
-        "checkpoints": json.dumps([f"{Path(c).parent.name}/{Path(c).name}" for c in checkpoints]),  # run/file
-        "tta": tta,
-        "temperature": f"{float(temperature):.6f}",
-        "input_scale": "raw 0..255",
-        "weights_storage": WEIGHT_STORAGE[weights],
-        **({k: str(v) for k, v in (extra_metadata or {}).items()}),
-    }
-    del model.metadata_props[:]
-    for k, v in meta.items():
-        p = model.metadata_props.add()
-        p.key, p.value = k, v
-    model.doc_string = CONTRACT
-    onnx.checker.check_model(model)
-    onnx.save(model, str(tmp))
-    os.replace(tmp, out)
+    qtmp = out.with_name(f".{out.name}.{os.getpid()}.int8.tmp")
+    try:
+        dummy = torch.full((2, 1, 48, 48), 128.0)
+        torch.onnx.export(pred, (dummy,), str(tmp), input_names=["pixels"],
+                          output_names=["probs", "probs_uncalibrated"],
+                          dynamic_axes={name: {0: "batch"} for name in ("pixels", "probs", "probs_uncalibrated")},
+                          opset_version=opset, dynamo=False)
+        model = onnx.load(str(tmp))
+        if weights != "float32":
+            model = compress_weights(model, weights)
+        meta = {
+            "ferkit_contract": CONTRACT,
+            "labels": json.dumps(list(EMOTIONS)),
+            "members": json.dumps([c["model"] for c in ckpts]),
+            "checkpoints": json.dumps([f"{Path(c).parent.name}/{Path(c).name}" for c in checkpoints]),  # run/file
+            "tta": tta,
+            "views": str(TTA_VIEW_COUNT[tta]),
+            "temperature": f"{float(temperature):.6f}",
+            "input_scale": "raw 0..255",
+            "weights_storage": WEIGHT_STORAGE[weights],
+            "arithmetic": "float32",
+            **({k: str(v) for k, v in (extra_metadata or {}).items()}),
+        }
+        del model.metadata_props[:]
+        for k, v in meta.items():
+            p = model.metadata_props.add()
+            p.key, p.value = k, v
+        model.doc_string = CONTRACT
+        onnx.checker.check_model(model)
+        onnx.save(model, str(tmp))
+        res = _parity(pred, tmp, out, weights, parity_data, parity_split, parity_n, log)
+        final = tmp
+        if quantize:
+            res["quantization"] = _quantize_checked(tmp, qtmp, out, quant_data, calib_n, calib_seed, quant_check_n,
+                                                    max_drop, log)
+            final = qtmp
+        os.replace(final, out)
+    finally:
+        for t in (tmp, qtmp):
+            t.unlink(missing_ok=True)
+    log(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    return res | {"path": str(out), "temperature": float(temperature), "fitted": fitted, "tta": tta,
+                  "size_bytes": out.stat().st_size, "weights": weights, "quantize": quantize}
 
-    # parity: torch vs onnxruntime on real images when given, else on random pixels
+
+def _parity(pred, tmp: Path, out: Path, weights: str, parity_data, parity_split: str, parity_n: int, log) -> dict:
+    """torch vs onnxruntime on real images when given, else on random pixels; raises ExportCheckFailed."""
+    import onnxruntime as ort
+
+    from .data import load_split
+
     if parity_data is not None:
         imgs = load_split(parity_data, parity_split).images[:parity_n]
         source = f"{parity_split} split of {parity_data} ({len(imgs)} images)"
@@ -189,17 +237,46 @@ def export_onnx(
     x = imgs[:, None].astype(np.float32)
     with torch.no_grad():
         ref = pred(torch.from_numpy(x))[0].numpy()
-    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
     t0 = time.perf_counter()
     got = sess.run(["probs"], {"pixels": x})[0]
     dt = time.perf_counter() - t0
     diff = float(np.abs(ref - got).max())
     agree = float((ref.argmax(1) == got.argmax(1)).mean())
-    log(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB); parity on {source}: max |torch - onnx| = {diff:.2e}, "
-        f"argmax agreement {agree:.4f}")
-    limit = {"float32": 1e-3, "float16": 5e-3, "int8": 5e-2}[weights]
+    log(f"parity on {source}: max |torch - onnx| = {diff:.2e}, argmax agreement {agree:.4f}")
+    limit = PARITY_LIMIT[weights]
     if diff > limit:
-        raise RuntimeError(f"{out}: ONNX output differs from torch by {diff:.2e} (> {limit:g}, {weights} weights)")
-    return {"path": str(out), "max_abs_diff": diff, "argmax_agreement": agree, "parity_source": source,
-            "temperature": float(temperature), "fitted": fitted, "tta": tta, "onnx_seconds": dt,
-            "size_bytes": out.stat().st_size, "weights": weights}
+        raise ExportCheckFailed(f"{out}: not written: the ONNX output differs from torch by {diff:.2e} "
+                                f"(> {limit:g}, {weights} weights) on {source}")
+    return {"max_abs_diff": diff, "argmax_agreement": agree, "parity_source": source, "onnx_seconds": dt}
+
+
+def _quantize_checked(src: Path, dst: Path, out: Path, quant_data, calib_n: int, calib_seed: int,
+                      check_n: int | None, max_drop: float, log) -> dict:
+    from .data import load_split
+    from .quantize import compare, quantize_int8, stratified_sample
+
+    train = load_split(quant_data, "train")
+    idx = stratified_sample(train.labels, calib_n, calib_seed)
+    meta = {"arithmetic": "int8 (static QDQ, per-channel int8 weights, uint8 activations)",
+            "weights_storage": "int8 per-channel (QDQ)",
+            "calibration": f"{len(idx)} Training images, stratified by class, seed {calib_seed}, min/max"}
+    t0 = time.perf_counter()
+    quantize_int8(src, dst, train.images[idx], metadata=meta)
+    log(f"int8: calibrated on {len(idx)} Training images (stratified, seed {calib_seed}) in "
+        f"{time.perf_counter() - t0:.0f} s")
+    check = load_split(quant_data, "public")
+    n = len(check) if not check_n else min(int(check_n), len(check))
+    rep = compare(src, dst, check.images[:n], check.labels[:n], "PublicTest")
+    log("int8 vs float32 on " + rep.line())
+    info = {"calibration_images": len(idx), "calibration_seed": calib_seed, "check_split": "public", "n": n,
+            "float32_accuracy": rep.float_accuracy, "int8_accuracy": rep.int8_accuracy,
+            "agreement": rep.agreement, "max_prob_diff": rep.max_prob_diff, "max_drop_points": max_drop}
+    if rep.drop * 100 > max_drop:
+        raise ExportCheckFailed(f"{out}: not written: int8 loses {rep.drop * 100:.2f} accuracy points on "
+                                f"PublicTest ({rep.float_accuracy:.2%} -> {rep.int8_accuracy:.2%}, {n} images), "
+                                f"more than the limit of {max_drop:g} (--max-drop)")
+    return info
+
+
+PARITY_LIMIT = {"float32": 1e-3, "float16": 5e-3, "int8": 5e-2}

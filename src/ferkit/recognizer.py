@@ -13,7 +13,8 @@ Interface (stable; the video/webcam code builds on it):
 
 * ``Recognizer(model=None | "default" | "fast" | path, detector="auto", min_face=24, threshold=None,
   max_faces=None, threads=None)`` (see ``Recognizer.__init__`` for every argument)
-* ``classify(face) -> Prediction``; ``classify_batch(faces) -> list[Prediction]`` (one inference call)
+* ``classify(face) -> Prediction``; ``classify_batch(faces) -> list[Prediction]`` (in chunks of
+  ``batch_size`` faces, so memory stays flat whatever the number of faces)
 * ``detect(image) -> list[Face]``; ``detect_boxes(bgr) -> list[Detection]`` (``(box, score)`` tuples);
   ``classify_boxes(bgr, boxes) -> list[Prediction]`` (crop + classify in one batch)
 * ``Prediction``: ``label``, ``confidence``, ``probs`` (7,) float32 in EMOTIONS order, ``as_dict()``
@@ -24,7 +25,9 @@ Interface (stable; the video/webcam code builds on it):
 
 Additions beyond the brief (nothing renamed): ``channels=`` on the image-taking methods,
 ``predict_arrays()`` for (N, 48, 48) uint8 batches, ``crop_faces()``, ``batch_size=`` on
-``classify_batch``, ``crop=`` (a :class:`ferkit.faces.CropSpec`) on the constructor.
+``classify_batch``, ``crop=`` (a :class:`ferkit.faces.CropSpec`) and ``batch_size=`` (faces per inference
+call; default: about ``CHUNK_INPUTS`` network inputs, i.e. 12 faces for a 10-view model) on the constructor.
+``threads=None`` means the physical cores (see :mod:`ferkit.session`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ from .images import ImageInput, to_array, to_bgr, to_gray
 
 INPUT_SIZE = 48
 TORCH_SUFFIXES = (".pt", ".pth", ".ckpt")
+# Network inputs (faces x test-time views) per inference call when no batch size is given: bounds the
+# activations onnxruntime holds (about 0.5 MB per input in float32 at the first layer) whatever N is.
+CHUNK_INPUTS = 128
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,7 +142,7 @@ class Recognizer:
 
     def __init__(self, model: str | os.PathLike | None = None, detector: str = "auto", min_face: int = 24,
                  threshold: float | None = None, max_faces: int | None = None, threads: int | None = None,
-                 crop: CropSpec | None = None, max_side: int | None = 640):
+                 crop: CropSpec | None = None, max_side: int | None = 640, batch_size: int | None = None):
         """Load a model and a face detector (onnxruntime, CPU; no torch).
 
         Args:
@@ -149,11 +155,13 @@ class Recognizer:
             min_face: smallest face side, in original-image pixels, that the detector reports.
             threshold: detector score threshold in the detector's units; ``None``: the detector's own.
             max_faces: keep at most this many faces per image (best first); ``None``: all.
-            threads: onnxruntime intra-op threads; ``None``: all cores.
+            threads: onnxruntime intra-op threads; ``None``: the physical cores (:mod:`ferkit.session`).
             crop: how a detector box becomes the 48x48 model input (:class:`ferkit.faces.CropSpec`);
                 ``None``: the detector's tuned framing.
             max_side: photos are scaled so that the longer side is at most this for detection (boxes are
                 always reported in original pixels); ``None``: never scaled.
+            batch_size: faces per inference call in :meth:`predict_arrays` / :meth:`classify_batch`;
+                ``None``: about ``CHUNK_INPUTS`` network inputs (faces x the model's test-time views).
 
         Raises:
             FileNotFoundError: ``model`` is neither a shipped name nor a file.
@@ -163,17 +171,18 @@ class Recognizer:
         """
         import onnxruntime as ort
 
+        from .session import session_options
+
         self.model_path = _resolve_model(model)
-        so = ort.SessionOptions()
-        if threads:
-            so.intra_op_num_threads = int(threads)
-            so.inter_op_num_threads = 1
-        so.log_severity_level = 3
+        so = session_options(threads)
         try:
             self.session = ort.InferenceSession(str(self.model_path), so, providers=["CPUExecutionProvider"])
         except Exception as e:
             raise ValueError(f"{self.model_path}: cannot load ONNX model ({type(e).__name__}: {e})") from e
         self._check_contract()
+        if batch_size is not None and int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = int(batch_size) if batch_size else max(1, CHUNK_INPUTS // self.views_per_face)
         self.detector = create_detector(detector, min_face=min_face, threshold=threshold, max_faces=max_faces,
                                         max_side=max_side)
         self.crop = crop if crop is not None else self.detector.crop
@@ -194,10 +203,13 @@ class Recognizer:
             labels = tuple(json.loads(meta["labels"]))
             if labels != EMOTIONS:
                 raise ValueError(f"{self.model_path}: labels {labels} differ from ferkit's {EMOTIONS}")
+        # network inputs per face (test-time views); files exported before the 'views' key: from the mode
+        tta = meta.get("tta", "none")
+        self.views_per_face = int(meta.get("views", {"none": 1, "flip": 2, "scale-rot-wide": 22}.get(tta, 10)))
 
     def predict_arrays(self, faces48: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-        """(N, 48, 48) uint8 gray crops -> (N, 7) float32 probabilities; one call per ``batch_size``
-        crops (all in one call when None)."""
+        """(N, 48, 48) uint8 gray crops -> (N, 7) float32 probabilities; one inference call per
+        ``batch_size`` crops (default: the recognizer's ``batch_size``), so peak memory does not grow with N."""
         x = np.asarray(faces48)
         if x.ndim == 2:
             x = x[None]
@@ -206,10 +218,14 @@ class Recognizer:
         n = len(x)
         if n == 0:
             return np.zeros((0, len(EMOTIONS)), np.float32)
-        x = x.astype(np.float32)[:, None]
-        step = n if not batch_size else int(batch_size)
-        outs = [self.session.run([self._output], {self._input: x[i:i + step]})[0] for i in range(0, n, step)]
-        return np.concatenate(outs).astype(np.float32, copy=False)
+        step = int(batch_size) if batch_size else self.batch_size
+        if step < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        out = np.empty((n, len(EMOTIONS)), np.float32)
+        for i in range(0, n, step):
+            chunk = x[i:i + step].astype(np.float32)[:, None]
+            out[i:i + len(chunk)] = self.session.run([self._output], {self._input: chunk})[0]
+        return out
 
     # ------------------------------------------------------------------ crops
 
@@ -219,7 +235,8 @@ class Recognizer:
 
     def classify_batch(self, faces: Sequence[ImageInput], channels: str = "bgr",
                        batch_size: int | None = None) -> list[Prediction]:
-        """Many face crops -> predictions, in ONE inference call (or one per ``batch_size``)."""
+        """Many face crops -> predictions, one inference call per ``batch_size`` faces (default: the
+        recognizer's ``batch_size``)."""
         if len(faces) == 0:
             return []
         x = np.stack([to_face48(f, channels) for f in faces])

@@ -35,6 +35,9 @@ TTA_SETS: dict[str, list[str]] = {
     "flip": mirrored("id"),
     # four diagonal 2-px shifts: a ten-crop that does not shrink the face
     "shift": mirrored("id", "sh-2-2", "sh-2+2", "sh+2-2", "sh+2+2"),
+    # parts of scale-rot (6 views each): cheaper points of the cost/accuracy table (scripts/quant_pareto.py)
+    "scale": mirrored("id", "sc0.9", "sc1.1"),
+    "rot": mirrored("id", "rot-10", "rot+10"),
     # zoom 0.9/1.1 and rotation -10/+10 degrees (10 views)
     "scale-rot": mirrored("id", "sc0.9", "sc1.1", "rot-10", "rot+10"),
     # zoom 0.85-1.15 in 0.05 steps and rotation -10/-5/+5/+10 degrees (22 views)
@@ -78,8 +81,9 @@ def warp(x: torch.Tensor, view: View) -> torch.Tensor:
 
 def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
     """Views of a (N,1,H,W) batch for a TTA mode (see TTA_SETS): none -> [x]; flip -> [x, mirror];
-    shift -> those two plus four diagonal 2-px shifts and their mirrors (10 views); scale-rot -> x, mirror
-    and the zoomed (0.9, 1.1) and rotated (-10, +10 degrees) views with their mirrors (10 views);
+    shift -> those two plus four diagonal 2-px shifts and their mirrors (10 views); scale -> x, mirror and
+    the zoomed (0.9, 1.1) views with mirrors (6); rot -> the same with rotations -10, +10 degrees (6);
+    scale-rot -> x, mirror and the zoomed (0.9, 1.1) and rotated (-10, +10 degrees) views with their mirrors (10 views);
     scale-rot-wide -> six zooms and four rotations, mirrored (22 views)."""
     if mode not in TTA_SETS:
         raise ValueError(f"unknown TTA mode {mode!r}; choose one of {', '.join(TTA_MODES)}")

@@ -49,7 +49,9 @@ class LabelSmoother:
         else:
             self.probs = self.alpha * p + (1.0 - self.alpha) * self.probs
             best = int(self.probs.argmax())
-            if best != self.index and self.probs[best] - self.probs[self.index] > self.hysteresis:
+            lead = self.probs[best] - self.probs[self.index]
+            # hysteresis 0: an exact tie goes to the arg-max too, so alpha=1, hysteresis=0 is the raw arg-max
+            if best != self.index and (lead > self.hysteresis or (self.hysteresis == 0 and lead >= 0)):
                 self.index = best
         return self.probs, self.index
 
