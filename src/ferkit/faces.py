@@ -2,6 +2,9 @@
 
 Backends (``create_detector(name)``, CLI ``--detector``):
 
+* ``centerface`` -- a CNN (CenterFace, MIT) shipped inside the package and run on onnxruntime
+  (:mod:`ferkit.faces_cnn`): finds faces of any size, tilted or in poor light, with five landmarks (eyes,
+  nose, mouth corners). Score: heatmap peak, 0..1. The default.
 * ``haar`` -- OpenCV's Haar cascade ``haarcascade_frontalface_default.xml`` from ``cv2.data.haarcascades``
   (opencv-python-headless 4.x, a core dependency). Zero extra dependencies; the weakest (misses many
   tilted, dark or expressive faces). Score: the cascade's level weight (about 0..10, higher = surer).
@@ -10,10 +13,10 @@ Backends (``create_detector(name)``, CLI ``--detector``):
   ``pip install 'ferkit[dlib]'`` (the ``dlib-bin`` wheel, 4 MB, no further dependencies). Score: the SVM
   margin (0 is dlib's own decision boundary; higher = surer).
 * ``full`` -- no detection: the whole image is one face (for inputs that are already face crops).
-* ``auto`` -- the strongest installed one: ``dlib`` if importable, else ``haar``.
+* ``auto`` -- the strongest installed one: ``centerface`` (always there), else ``dlib``, else ``haar``.
 
 All detectors take a BGR (H, W, 3) or gray (H, W) uint8 array and return :class:`Detection` tuples
-``(box, score)`` with ``box = (x, y, w, h)`` in the pixels of the array given, clipped to the image,
+``(box, score, landmarks)`` with ``box = (x, y, w, h)`` in the pixels of the array given, clipped to the image,
 sorted by score (best first). Big images are scaled down to ``max_side`` pixels (longer side) for
 detection, boxes are scaled back. ``min_face`` is in original pixels; ``threshold`` is in the detector's
 own score units; ``max_faces`` keeps the best N.
@@ -35,9 +38,22 @@ import numpy as np
 Box = tuple[int, int, int, int]
 
 
+Landmarks = tuple[tuple[float, float], ...]
+# names of the five landmarks the CNN detector gives, in its order ("left" = the image's left side)
+LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+# an image no bigger than this (longer side, pixels) is a face crop already: classified whole, detector "crop"
+CROP_MAX_SIDE = 96
+
+
+def is_face_crop(shape) -> bool:
+    """True for images small enough to be a face crop already (longer side <= CROP_MAX_SIDE)."""
+    return max(shape[0], shape[1]) <= CROP_MAX_SIDE
+
+
 class Detection(NamedTuple):
     box: Box  # x, y, w, h in input pixels
     score: float
+    landmarks: Landmarks | None = None  # (x, y) points in input pixels, detector's order; None if it has none
 
 
 class DetectorUnavailable(ValueError):
@@ -50,10 +66,13 @@ class CropSpec:
 
     ``margin``: fraction of the box side added on each side (negative shrinks); ``shift``: vertical
     move of the centre as a fraction of the side (positive = down); the crop is always square.
+    ``align``: rotate the face upright on its eye landmarks first (when the detector gives landmarks;
+    see :mod:`ferkit.align`).
     """
 
     margin: float = 0.0
     shift: float = 0.0
+    align: bool = False
 
 
 # --------------------------------------------------------------------------- helpers
@@ -247,12 +266,14 @@ class FullImageDetector(FaceDetector):
 
 # --------------------------------------------------------------------------- registry
 
-_DETECTORS: dict[str, tuple[type[FaceDetector], str | None, str]] = {
+_DETECTORS: dict[str, tuple[type[FaceDetector] | str, str | None, str]] = {
+    "centerface": ("ferkit.faces_cnn:CenterFaceDetector", "onnxruntime",
+                   "CenterFace CNN on onnxruntime, shipped (strongest; 5 landmarks)"),
     "dlib": (DlibHogDetector, "dlib", "dlib HOG frontal face detector (pip install 'ferkit[dlib]')"),
     "haar": (HaarDetector, None, "OpenCV Haar cascade (always available, weakest)"),
     "full": (FullImageDetector, None, "no detection: the whole image is one face crop"),
 }
-AUTO_ORDER = ("dlib", "haar")
+AUTO_ORDER = ("centerface", "dlib", "haar")
 
 
 def _available(module: str | None) -> bool:
@@ -280,10 +301,15 @@ def resolve_name(name: str) -> str:
 
 def create_detector(name: str = "auto", min_face: int = 24, threshold: float | None = None,
                     max_faces: int | None = None, max_side: int | None = 640, **kw) -> FaceDetector:
-    """A detector by name ("auto", "dlib", "haar", "full").
+    """A detector by name ("auto", "centerface", "dlib", "haar", "full").
 
     Raises DetectorUnavailable (with an install hint) when its package is missing."""
     cls = _DETECTORS[resolve_name(name)][0]
+    if isinstance(cls, str):  # imported on first use (the module imports this one)
+        import importlib
+
+        mod, _, attr = cls.partition(":")
+        cls = getattr(importlib.import_module(mod), attr)
     return cls(min_face=min_face, threshold=threshold, max_faces=max_faces, max_side=max_side, **kw)
 
 
@@ -300,12 +326,19 @@ def square_box(box: Box, spec: CropSpec = CropSpec()) -> tuple[int, int, int]:
     return int(round(cx - side / 2.0)), int(round(cy - side / 2.0)), side
 
 
-def crop_face(gray: np.ndarray, box: Box, spec: CropSpec = CropSpec(), size: int = 48) -> np.ndarray:
+def crop_face(gray: np.ndarray, box: Box, spec: CropSpec = CropSpec(), size: int = 48,
+              landmarks: Landmarks | None = None) -> np.ndarray:
     """Cut the FER2013-style square crop around ``box`` from a gray image: (size, size) uint8.
 
-    Parts of the square outside the image are filled by replicating the border.
+    Parts of the square outside the image are filled by replicating the border. With ``spec.align`` and
+    eye ``landmarks`` the face is first turned upright (:func:`ferkit.align.aligned_crop`).
     """
     import cv2
+
+    if spec.align and landmarks is not None:
+        from .align import aligned_crop
+
+        return aligned_crop(gray, box, landmarks, spec, size)
 
     if gray.ndim != 2:
         raise ValueError(f"crop_face takes a gray (H, W) image, got shape {gray.shape}")

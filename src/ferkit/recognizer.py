@@ -19,9 +19,14 @@ Interface (stable; the video/webcam code builds on it):
   ``classify_boxes(bgr, boxes) -> list[Prediction]`` (crop + classify in one batch)
 * ``Prediction``: ``label``, ``confidence``, ``probs`` (7,) float32 in EMOTIONS order, ``as_dict()``
 * ``Face``: ``box`` (x, y, w, h) in original image pixels, ``score`` (detector units), ``label``,
-  ``confidence``, ``probs``, ``as_dict()``, ``prediction``
+  ``confidence``, ``probs``, ``landmarks`` (five (x, y) points -- eyes, nose, mouth corners -- or None when
+  the detector gives none), ``detector`` (its name; ``"crop"`` when a tiny image was taken whole),
+  ``as_dict()`` (the one JSON shape of a face, used by the CLI and the web API), ``prediction``
 * ``Face`` and ``Prediction`` are immutable values: ``==`` compares every field (arrays exactly), they
   hash consistently (usable in sets and as dict keys), and ``probs`` is read-only.
+
+Images no bigger than 96 px on their longer side are face crops already (FER2013 faces are 48 px): they are
+classified whole, as one face with detector ``"crop"``, whatever the detector.
 
 Additions beyond the brief (nothing renamed): ``channels=`` on the image-taking methods,
 ``predict_arrays()`` for (N, 48, 48) uint8 batches, ``crop_faces()``, ``batch_size=`` on
@@ -42,7 +47,7 @@ import numpy as np
 
 from .arrayvalue import ArrayValue, frozen_array
 from .emotions import EMOTIONS
-from .faces import Box, CropSpec, Detection, create_detector, crop_face
+from .faces import LANDMARK_NAMES, Box, CropSpec, Detection, Landmarks, create_detector, crop_face, is_face_crop
 from .images import ImageInput, to_array, to_bgr, to_gray
 
 INPUT_SIZE = 48
@@ -94,18 +99,34 @@ class Face(ArrayValue):
     label: str
     confidence: float
     probs: np.ndarray  # (7,) float32 in EMOTIONS order
+    landmarks: Landmarks | None = None  # (x, y) in original pixels, LANDMARK_NAMES order; None if none
+    detector: str | None = None  # the detector's name, "crop" for a tiny image taken whole
 
     @property
     def prediction(self) -> Prediction:
         """The emotion part of this face as a :class:`Prediction`."""
         return Prediction(self.label, self.confidence, self.probs)
 
+    @classmethod
+    def build(cls, det: Detection, probs: np.ndarray, detector: str | None = None) -> Face:
+        p = Prediction.from_probs(probs)
+        return cls(det.box, det.score, p.label, p.confidence, p.probs, det.landmarks, detector)
+
     def as_dict(self) -> dict:
         """JSON-ready: ``{"box": {"x", "y", "w", "h"}, "score", "label", "confidence", "probs": {...}}``
         (the ``probs`` mapping as in :meth:`Prediction.as_dict`)."""
         x, y, w, h = self.box
         head = {"box": {"x": x, "y": y, "w": w, "h": h}, "score": round(self.score, 6)}
-        return head | self.prediction.as_dict()
+        tail = {"landmarks": landmarks_dict(self.landmarks), "detector": self.detector}
+        return head | self.prediction.as_dict() | tail
+
+
+def landmarks_dict(landmarks: Landmarks | None) -> dict | None:
+    """{"left_eye": [x, y], ...} (JSON form of a face's landmarks), or None."""
+    if landmarks is None:
+        return None
+    return {n: [round(float(x), 1), round(float(y), 1)] for n, (x, y) in zip(LANDMARK_NAMES, landmarks,
+                                                                              strict=False)}
 
 
 def _resolve_model(model: str | os.PathLike | None) -> Path:
@@ -253,29 +274,50 @@ class Recognizer:
 
         The crop margin/shift is the detector's (``self.crop``). One rule for an input that is the face
         itself: a box covering the whole image (``--crop``, ``--detector full``) is resized whole, like
-        :meth:`classify` (nothing is padded or cut); any other box is cut as a square around it."""
+        :meth:`classify` (nothing is padded or cut); any other box, and any detection with landmarks (a
+        close-up the CNN found on its second look), is cut as a square around it, aligned on its eyes when
+        the detector's crop says so."""
         gray = to_gray(image)  # any dtype, the same rule as every other entry point (ferkit.images)
-        bs = [_as_box(b) for b in boxes]
-        if not bs:
+        if not len(boxes):
             return np.zeros((0, INPUT_SIZE, INPUT_SIZE), np.uint8)
         whole = (0, 0, gray.shape[1], gray.shape[0])
-        return np.stack([to_face48(gray) if b == whole else crop_face(gray, b, self.crop, INPUT_SIZE) for b in bs])
+        out = []
+        for b in boxes:
+            box, marks = _as_box(b), _landmarks(b)
+            if box == whole and marks is None:
+                out.append(to_face48(gray))
+            else:
+                out.append(crop_face(gray, box, self.crop, INPUT_SIZE, landmarks=marks))
+        return np.stack(out)
 
     def classify_boxes(self, bgr: np.ndarray, boxes: Sequence) -> list[Prediction]:
         """Crop each box FER2013-style and classify them all in one batch."""
         crops = self.crop_faces(bgr, boxes)
         return [Prediction.from_probs(p) for p in self.predict_arrays(crops)]
 
+    def locate(self, bgr: np.ndarray) -> tuple[list[Detection], np.ndarray, str]:
+        """Detections, their (N, 48, 48) crops and the detector's name for a BGR/gray array.
+
+        A tiny image (:func:`ferkit.faces.is_face_crop`) is one face taken whole, detector ``"crop"``."""
+        if is_face_crop(bgr.shape):
+            h, w = bgr.shape[:2]
+            return [Detection((0, 0, int(w), int(h)), 1.0)], to_face48(bgr)[None], "crop"
+        dets = self.detect_boxes(bgr)
+        return dets, self.crop_faces(bgr, dets), self.detector.name
+
     def detect(self, image: ImageInput, channels: str = "bgr") -> list[Face]:
         """Every face in a photo (path, PIL image, or uint8 array: BGR unless channels="rgb", or gray)."""
         bgr = to_bgr(image, channels)
-        dets = self.detect_boxes(bgr)
-        preds = self.classify_boxes(bgr, dets)
-        return [Face(d.box, d.score, p.label, p.confidence, p.probs)
-                for d, p in zip(dets, preds, strict=True)]
+        dets, crops, name = self.locate(bgr)
+        probs = self.predict_arrays(crops)
+        return [Face.build(d, p, name) for d, p in zip(dets, probs, strict=True)]
 
     def __repr__(self) -> str:
         return f"Recognizer(model={str(self.model_path)!r}, detector={self.detector!r})"
+
+
+def _landmarks(b):
+    return getattr(b, "landmarks", None)
 
 
 def _as_box(b) -> Box:

@@ -1,7 +1,8 @@
 """Drawing results with OpenCV: boxes, labels and probability bars (colours from emotions.COLORS_BGR).
 
 ``draw_faces(bgr, faces, bars=True) -> a new BGR image``; ``faces`` is a list of
-:class:`ferkit.recognizer.Face` or of tuples ``(box, prediction)`` / ``(box, prediction, track_id)``.
+:class:`ferkit.recognizer.Face` or of tuples ``(box, prediction)`` / ``(box, prediction, track_id)``
+(``box`` may be a :class:`ferkit.faces.Detection`). Landmarks, where a face has them, are drawn as dots.
 The input image is never modified.
 No torch here.
 """
@@ -18,15 +19,19 @@ _FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX
 
 
 def _unpack(item):
-    """-> (box, label, confidence, probs, track_id) for a Face or a (box, prediction[, track_id]) tuple."""
+    """-> (box, label, confidence, probs, track_id, landmarks) for a Face or a (box, prediction[, track_id])
+    tuple (``box`` may be a Detection, whose landmarks are drawn too)."""
     if hasattr(item, "box") and hasattr(item, "probs"):
-        return tuple(item.box), item.label, float(item.confidence), np.asarray(item.probs), None
+        marks = getattr(item, "landmarks", None)
+        return tuple(item.box), item.label, float(item.confidence), np.asarray(item.probs), None, marks
     if isinstance(item, (tuple, list)) and len(item) in (2, 3):
         box, pred = item[0], item[1]
         tid = item[2] if len(item) == 3 else None
+        marks = getattr(box, "landmarks", None)
         if hasattr(box, "box"):  # a Detection
             box = box.box
-        return tuple(int(v) for v in box), pred.label, float(pred.confidence), np.asarray(pred.probs), tid
+        box = tuple(int(v) for v in box)
+        return box, pred.label, float(pred.confidence), np.asarray(pred.probs), tid, marks
     raise TypeError(f"cannot draw {type(item).__name__}: give Face objects or (box, prediction[, track_id])")
 
 
@@ -49,9 +54,14 @@ def draw_faces(bgr: np.ndarray, faces: Sequence, bars: bool = True) -> np.ndarra
     thick = max(1, int(round(2 * unit)))
     fscale = max(0.35, 0.5 * unit)
     for item in faces:
-        (x, y, w, h), label, conf, probs, tid = _unpack(item)
+        (x, y, w, h), label, conf, probs, tid, marks = _unpack(item)
         color = COLORS_BGR.get(label, (255, 255, 255))
         cv2.rectangle(out, (x, y), (x + w, y + h), color, thick, cv2.LINE_AA)
+        for px, py in marks or ():  # landmarks: small dots, outlined so they show on any skin
+            c = (int(round(px)), int(round(py)))
+            r = max(2, int(round(max(w, h) / 40)))
+            cv2.circle(out, c, r + 1, (0, 0, 0), -1, cv2.LINE_AA)
+            cv2.circle(out, c, r, color, -1, cv2.LINE_AA)
         caption = f"{label} {conf:.0%}" + (f" #{tid}" if tid is not None else "")
         (tw, th), base = cv2.getTextSize(caption, _FONT, fscale, thick)
         ty = y - 4 * thick if y - th - 4 * thick > 0 else min(H - 2, y + h + th + 4 * thick)

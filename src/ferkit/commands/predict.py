@@ -24,8 +24,11 @@ import numpy as np
 from ..emotions import EMOTIONS
 from .options import STDOUT, add_json, add_progress, add_quiet, progress_enabled
 
-CSV_COLUMNS = ["file", "face", "x", "y", "w", "h", "score", "label", "confidence", *EMOTIONS, "status"]
+# landmarks: "x,y" pairs separated by spaces, in ferkit.faces.LANDMARK_NAMES order (empty if none)
+CSV_COLUMNS = ["file", "face", "x", "y", "w", "h", "score", "label", "confidence", *EMOTIONS, "detector",
+               "landmarks", "status"]
 JSON_SCHEMA = "ferkit.predict/1"  # one object per image: {"schema", "file", "faces": [face...], "error"}
+_EMPTY = len(CSV_COLUMNS) - 2  # cells between "file" and "status"
 
 
 def add_parser(sub):
@@ -41,8 +44,9 @@ def add_parser(sub):
     p.add_argument("--model", default=None,
                    help="'default', 'fast' or a path to a ferkit .onnx (default: default)")
     p.add_argument("--detector", default="auto",
-                   help="auto | dlib | haar | full (default auto: best installed)")
-    p.add_argument("--crop", action="store_true", help="inputs are face crops already: no detection")
+                   help="auto | centerface | dlib | haar | full (default auto: centerface, shipped)")
+    p.add_argument("--crop", action="store_true",
+                   help="inputs are face crops already: no detection (images <= 96 px are taken as crops anyway)")
     p.add_argument("--min-face", type=int, default=24, help="smallest face side in pixels (default 24)")
     p.add_argument("--threshold", type=float, default=None,
                    help="detector score threshold in the detector's units (default: the detector's own)")
@@ -77,6 +81,7 @@ class _Item:
     bgr: np.ndarray | None = None  # kept only for --annotate
     error: str | None = None
     probs: np.ndarray | None = None
+    detector: str | None = None
 
 
 def _display_names(files: list[Path], inputs: list[str]) -> list[str]:
@@ -109,9 +114,9 @@ def _load(item: _Item, rec, crop_mode: bool, keep_image: bool) -> _Item:
 
             item.dets = [Detection((0, 0, w, h), 1.0)]
             item.crops = to_face48(bgr)[None]
+            item.detector = "crop"
         else:
-            item.dets = rec.detect_boxes(bgr)
-            item.crops = rec.crop_faces(bgr, item.dets)
+            item.dets, item.crops, item.detector = rec.locate(bgr)
         if keep_image:
             item.bgr = bgr
     except (ImageError, ValueError, OSError) as e:
@@ -182,7 +187,7 @@ class _Writers:
         self.last_error = message
         print(f"ferkit predict: skipped {message}", file=sys.stderr)
         if self.csv:
-            self.csv.writerow([name, *[""] * 15, f"error: {message}"])
+            self.csv.writerow([name, *[""] * _EMPTY, f"error: {message}"])
         self._json(name, [], message)
 
     def _json(self, name: str, faces: list, error: str | None = None) -> None:
@@ -199,32 +204,29 @@ class _Writers:
         if not item.dets:
             self.n_noface += 1
             if self.csv:
-                self.csv.writerow([item.rel, *[""] * 15, "no face"])
+                self.csv.writerow([item.rel, *[""] * _EMPTY, "no face"])
             if self.table:
                 self._print_table_row(item.rel, None, None, None, None, None, status="(no face found)")
         from ..recognizer import Face
 
         probs = item.probs if item.probs is not None else []
         json_faces = []
-        for i, (det, p) in enumerate(zip(item.dets, probs, strict=False)):
+        faces = [Face.build(d, p, item.detector) for d, p in zip(item.dets, probs, strict=False)]
+        for i, f in enumerate(faces):
             self.n_faces += 1
-            k = int(np.argmax(p))
-            label, conf = EMOTIONS[k], float(p[k])
-            x, y, w, h = det.box
+            x, y, w, h = f.box
             if self.csv:
-                self.csv.writerow([item.rel, i, x, y, w, h, f"{det.score:.4f}", label, f"{conf:.6f}",
-                                   *[f"{float(v):.6f}" for v in p], "ok"])
+                marks = " ".join(f"{px:.1f},{py:.1f}" for px, py in f.landmarks) if f.landmarks else ""
+                self.csv.writerow([item.rel, i, x, y, w, h, f"{f.score:.4f}", f.label, f"{f.confidence:.6f}",
+                                   *[f"{float(v):.6f}" for v in f.probs], f.detector or "", marks, "ok"])
             if args.json:  # a face in JSON has one shape everywhere: Face.as_dict() (API, serve)
-                json_faces.append({"face": i} | Face(det.box, det.score, label, conf, p).as_dict())
+                json_faces.append({"face": i} | f.as_dict())
             if self.table:
-                self._print_table_row(item.rel, i, det.box, label, conf, p)
+                self._print_table_row(item.rel, i, f.box, f.label, f.confidence, f.probs)
         self._json(item.rel, json_faces)
         if args.annotate and item.bgr is not None:
-            from ..recognizer import Prediction
             from ..render import draw_faces
 
-            probs = item.probs if item.probs is not None else []
-            faces = [(d.box, Prediction.from_probs(p)) for d, p in zip(item.dets, probs, strict=False)]
             img = draw_faces(item.bgr, faces, bars=args.bars)
             try:
                 _atomic_write_image(item.out, img)
