@@ -21,6 +21,7 @@ from .faces import LANDMARK_NAMES, CropSpec, Detection, FaceDetector, _clip_box
 __all__ = ["LANDMARK_NAMES", "CenterFaceDetector", "decode", "model_path"]
 
 STRIDE = 4
+FILL_PAD = 0.25  # second look with this much border (x the longer side) when the first finds nothing
 _NMS_IOU = 0.3
 
 
@@ -76,7 +77,7 @@ class CenterFaceDetector(FaceDetector):
 
     name = "centerface"
     default_threshold = 0.5
-    crop = CropSpec(margin=0.0, shift=0.0)
+    crop = CropSpec(margin=0.0, shift=0.0, align=True)
 
     def __init__(self, *args, threads: int | None = 1, **kw):
         super().__init__(*args, **kw)
@@ -97,9 +98,34 @@ class CenterFaceDetector(FaceDetector):
         self._input = self.session.get_inputs()[0].name  # sessions are safe to share between threads
 
     def detect(self, image: np.ndarray) -> list[Detection]:
+        """Faces in a BGR or gray uint8 array, best first, with landmarks.
+
+        When nothing is found the image is searched once more with a border of ``FILL_PAD`` times its longer
+        side replicated around it: a face that fills the whole photo (a close-up cut at the forehead and
+        chin) is then seen whole. Boxes are clipped to the image; landmarks are not."""
         import cv2
 
         rgb = _rgb(image)
+        H, W = rgb.shape[:2]
+        out = self._run(rgb, 0)
+        if not out:
+            pad = int(round(FILL_PAD * max(H, W)))
+            out = self._run(cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE), pad)
+        res = []
+        for (x0, y0, x1, y1), score, p in out:
+            b = _clip_box(x0, y0, x1 - x0, y1 - y0, W, H)
+            if b is None or max(b[2], b[3]) < self.min_face:
+                continue
+            marks = tuple((round(float(px), 1), round(float(py), 1)) for px, py in p)
+            res.append(Detection(b, float(score), marks))
+        if self.max_faces is not None:
+            res = res[:self.max_faces]
+        return res
+
+    def _run(self, rgb: np.ndarray, pad: int) -> list:
+        """[(x0, y0, x1, y1), score, landmarks (5, 2)] in the pixels of the image before ``pad`` was added."""
+        import cv2
+
         H, W = rgb.shape[:2]
         s = min(1.0, self.max_side / max(H, W)) if self.max_side else 1.0
         small = rgb
@@ -112,15 +138,6 @@ class CenterFaceDetector(FaceDetector):
         x = np.ascontiguousarray(small.transpose(2, 0, 1)[None], dtype=np.float32)
         heat, scale, offset, lms = self.session.run(None, {self._input: x})
         boxes, scores, pts = decode(heat, scale, offset, lms, max(0.01, self.threshold or 0.0))
-        out = []
-        for (x0, y0, x1, y1), score, p in zip(boxes / s, scores, pts / s, strict=True):
-            b = _clip_box(x0, y0, x1 - x0, y1 - y0, W, H)
-            if b is None or max(b[2], b[3]) < self.min_face:
-                continue
-            marks = tuple((round(float(px), 1), round(float(py), 1)) for px, py in p)
-            out.append(Detection(b, float(score), marks))
-        if self.max_faces is not None:
-            out = out[:self.max_faces]
-        return out
+        return list(zip(boxes / s - pad, scores, pts / s - pad, strict=True))
 
     __call__ = detect
