@@ -40,7 +40,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("analysis")
     g.add_argument("--model", default="fast",
                    help="shipped model name (fast: one network, for frame rates; default: the ensemble) or .onnx path")
-    g.add_argument("--detector", default="auto", help="face detector: auto, dlib, haar, full (default auto)")
+    g.add_argument("--detector", default="auto",
+                   help="face detector: auto, centerface, dlib, haar, full (default auto: centerface)")
     g.add_argument("--max-faces", type=_positive, help="analyse at most N faces per frame (the largest)")
     g.add_argument("--min-face", type=_positive, default=MIN_FACE,
                    help=f"smallest face in frame pixels, as in predict; larger than predict's 24 to keep up with "

@@ -152,11 +152,11 @@ class Pipeline:
 
     def _classify(self, fr: FrameResult) -> FrameResult:
         if fr.processed:
-            if fr.boxes is None:
+            if fr.boxes is None:  # tracked boxes between detections carry no landmarks: cropped unaligned
                 fr.boxes = [(f.box, f.score) for f in self._last_faces]
-            boxes = [tuple(int(v) for v in b) for b, _ in fr.boxes]
-            preds = self.engine.classify_boxes(fr.image, boxes) if boxes else []
-            dets = [(b, float(s), p.probs) for (b, s), p in zip(fr.boxes, preds, strict=True)]
+            # detector output is passed on whole (a Detection's landmarks give the aligned crop)
+            preds = self.engine.classify_boxes(fr.image, fr.boxes) if fr.boxes else []
+            dets = [(tuple(int(v) for v in d[0]), float(d[1]), p.probs) for d, p in zip(fr.boxes, preds, strict=True)]
             self._last_faces = self.tracker.update(dets)
         fr.boxes = None
         fr.faces = self._last_faces
