@@ -123,6 +123,7 @@ def main() -> int:
     ap.add_argument("--rss-fps", type=float, default=10.0, help="frame rate of the RSS clips (320x240)")
     ap.add_argument("--skip-rss", action="store_true")
     ap.add_argument("--model", default="fast", help="shipped model name or .onnx (default fast, as ferkit video)")
+    ap.add_argument("--detectors", nargs="*", default=None, help="detectors to compare (default: every installed one)")
     ap.add_argument("--write", help="also save the tables (with command and date) to this markdown file")
     ap.add_argument("--rss-child", nargs=3, type=float, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -147,6 +148,7 @@ def main() -> int:
              "fps (full pipeline) |", "|---|---|---|---|---|---|---|---|"]
     print("\n".join(table), flush=True)
     dets = [n for n, v in list_detectors().items() if v["available"] and n not in ("auto", "full")]
+    dets = [n for n in dets if not a.detectors or n in a.detectors]
     with tempfile.TemporaryDirectory() as d:
         for n_faces in (1, 5):
             clip = write_clip(Path(d) / f"c{n_faces}.mp4", faces_for(n_faces), SIZE, FPS, a.seconds,

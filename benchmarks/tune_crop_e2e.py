@@ -84,7 +84,12 @@ def main() -> int:
     ap.add_argument("--cache", required=True)
     ap.add_argument("--model", default="fast")
     ap.add_argument("--detectors", nargs="*", default=None)
+    ap.add_argument("--margins", nargs="*", type=float, default=None, help=f"default {MARGINS}")
+    ap.add_argument("--shifts", nargs="*", type=float, default=None, help=f"default {SHIFTS}")
     args = ap.parse_args()
+    global MARGINS, SHIFTS
+    MARGINS = tuple(args.margins or MARGINS)
+    SHIFTS = tuple(args.shifts or SHIFTS)
     data = load(args.cache)
     y = data["y"]
     rec = Recognizer(model=args.model, detector="full")

@@ -133,7 +133,7 @@ def test_detect_real_photo(rec):
     assert 110 < x + w / 2 < 220 and 40 < y + h / 2 < 140
     assert f.label == "happy"  # a broad smile
     d = f.as_dict()
-    assert set(d) == {"box", "score", "label", "confidence", "probs"}
+    assert set(d) == {"box", "score", "label", "confidence", "probs", "landmarks", "detector"}
     assert rec.detect(ASSETS / "coffee.jpg") == []
     # detect_boxes + classify_boxes is what detect does
     bgr = cv2.imread(str(ASSETS / "astronaut.jpg"))

@@ -172,7 +172,7 @@ class FaceDetector:
 class HaarDetector(FaceDetector):
     name = "haar"
     default_threshold = None
-    crop = CropSpec(margin=0.0, shift=0.0)  # Haar boxes already frame a face like FER2013 (RESULTS.md)
+    crop = CropSpec(margin=0.20, shift=0.10)  # Haar boxes are small (brows to lips): end to end, RESULTS.md
 
     def __init__(self, *args, scale_factor: float = 1.1, min_neighbors: int = 5,
                  cascade: str = "haarcascade_frontalface_default.xml", **kw):
@@ -217,7 +217,7 @@ class HaarDetector(FaceDetector):
 class DlibHogDetector(FaceDetector):
     name = "dlib"
     default_threshold = 0.0
-    crop = CropSpec(margin=0.05, shift=0.10)  # HOG boxes are tight and cut the chin (RESULTS.md)
+    crop = CropSpec(margin=0.10, shift=0.05)  # HOG boxes are tight and cut the chin (RESULTS.md, end to end)
 
     def __init__(self, *args, **kw):
         try:

@@ -77,7 +77,7 @@ class CenterFaceDetector(FaceDetector):
 
     name = "centerface"
     default_threshold = 0.5
-    crop = CropSpec(margin=0.0, shift=0.0, align=True)
+    crop = CropSpec(margin=0.05, shift=0.10, align=True)  # end-to-end on real photos (benchmarks/RESULTS.md)
 
     def __init__(self, *args, threads: int | None = 1, **kw):
         super().__init__(*args, **kw)
