@@ -84,8 +84,8 @@ def main() -> int:
     ap.add_argument("--cache", required=True)
     ap.add_argument("--model", default="fast")
     ap.add_argument("--detectors", nargs="*", default=None)
-    ap.add_argument("--margins", nargs="*", type=float, default=None, help=f"default {MARGINS}")
-    ap.add_argument("--shifts", nargs="*", type=float, default=None, help=f"default {SHIFTS}")
+    ap.add_argument("--margins", nargs="*", type=float, default=None, help="default -0.10 .. 0.20 by 0.05")
+    ap.add_argument("--shifts", nargs="*", type=float, default=None, help="default -0.05 .. 0.15 by 0.05")
     args = ap.parse_args()
     global MARGINS, SHIFTS
     MARGINS = tuple(args.margins or MARGINS)

@@ -62,7 +62,7 @@ def clips(tmp_path_factory, engine):
             dets = engine.detect_boxes(scene)
             if len(dets) != 1:
                 continue
-            top2 = np.sort(engine.classify_boxes(scene, [dets[0].box])[0].probs)[-2:]
+            top2 = np.sort(engine.classify_boxes(scene, dets)[0].probs)[-2:]  # the crop the video uses
             if top2[1] - top2[0] < 0.1:
                 ambiguous.append(g)
             if len(ambiguous) == 3:

@@ -3,7 +3,7 @@
 Backends (``create_detector(name)``, CLI ``--detector``):
 
 * ``centerface`` -- a CNN (CenterFace, MIT) shipped inside the package and run on onnxruntime
-  (:mod:`ferkit.faces_cnn`): finds faces of any size, tilted or in poor light, with five landmarks (eyes,
+  (:mod:`ferkit.faces_cnn`): finds faces of any size, many per photo, with five landmarks (eyes,
   nose, mouth corners). Score: heatmap peak, 0..1. The default.
 * ``haar`` -- OpenCV's Haar cascade ``haarcascade_frontalface_default.xml`` from ``cv2.data.haarcascades``
   (opencv-python-headless 4.x, a core dependency). Zero extra dependencies; the weakest (misses many

@@ -4,7 +4,7 @@ The network is Star-Clouds' CenterFace (MIT; a 7.3 MB ONNX file taken from the `
 and made size-agnostic by ``scripts/build_centerface.py``; licence and provenance beside it in
 ``ferkit/weights/``). It sees the whole image at once (any size, padded to a multiple of 32) and predicts,
 on a grid of stride 4, a face-centre heatmap, the box size and five landmarks, so it finds faces of any
-scale, tilted, dark or in profile far more often than the Haar cascade or dlib's HOG (figures in
+scale, many per photo, far more often than the Haar cascade or dlib's HOG (figures in
 ``benchmarks/RESULTS.md``).
 
 Input: RGB, 0..255 floats, no normalisation. Output per face: box, score (the heatmap peak, 0..1) and
