@@ -42,7 +42,7 @@ def test_max_faces_keeps_the_largest_face(tmp_path):
     from ferkit.recognizer import Recognizer
 
     big = cv2.resize(read_gray(fer_files("happy")[0]), (200, 200), interpolation=cv2.INTER_CUBIC)
-    small = cv2.resize(read_gray(fer_files("happy")[2]), (100, 100), interpolation=cv2.INTER_CUBIC)
+    small = cv2.resize(read_gray(fer_files("happy")[4]), (100, 100), interpolation=cv2.INTER_CUBIC)
     frame = background((480, 300))
     frame[40:240, 30:230] = big[:, :, None]
     frame[100:200, 330:430] = small[:, :, None]
