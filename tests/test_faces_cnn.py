@@ -130,20 +130,21 @@ def test_a_48px_fer_image_is_one_face_without_crop_flag(tmp_path, capsys):
     src = sorted((FER / "test" / "happy").glob("PublicTest_*.jpg"))[0]
     rc = main(["predict", str(src), "--json", "--model", "fast", "--no-progress"])
     assert rc == 0
-    (row,) = [json.loads(s) for s in capsys.readouterr().out.splitlines()]
+    (img,) = [json.loads(s) for s in capsys.readouterr().out.splitlines()]
+    (row,) = img["faces"]  # one JSON object per image, its faces in Face.as_dict() form
     assert row["detector"] == "crop" and row["box"] == {"x": 0, "y": 0, "w": 48, "h": 48}
     assert row["landmarks"] is None and row["label"] in EMOTIONS
     # the same as classifying it as a crop
     rc = main(["predict", str(src), "--json", "--model", "fast", "--crop", "--no-progress"])
-    (crop_row,) = [json.loads(s) for s in capsys.readouterr().out.splitlines()]
+    ((crop_row,),) = [json.loads(s)["faces"] for s in capsys.readouterr().out.splitlines()]
     assert crop_row["probs"] == row["probs"]
     # just above the limit, the detector runs again (and says so)
     big = tmp_path / "big.png"
     g = cv2.imread(str(src), cv2.IMREAD_GRAYSCALE)
     cv2.imwrite(str(big), cv2.copyMakeBorder(g, 0, 0, 0, CROP_MAX_SIDE + 1 - 48, cv2.BORDER_CONSTANT, value=0))
     rc = main(["predict", str(big), "--json", "--model", "fast", "--no-progress"])
-    out = [json.loads(s) for s in capsys.readouterr().out.splitlines()]
-    assert all(r.get("detector") in (None, "centerface") for r in out)
+    out = [f for s in capsys.readouterr().out.splitlines() for f in json.loads(s)["faces"]]
+    assert all(r["detector"] == "centerface" for r in out)
 
 
 def test_csv_and_annotated_image_show_landmarks(tmp_path):
