@@ -3,7 +3,7 @@
 Every ```bash block in README.md is preceded by a marker: ``<!-- readme-test: run -->`` (this test runs each
 command of the block in a scratch folder and checks it succeeds and writes what it names) or
 ``<!-- readme-test: skip (reason) -->``. A block without a marker fails the test, so a new block is
-classified when it is written. Placeholder inputs (photo.jpg, photos/, shots/*.png, crops/, clip.mp4) are
+classified when it is written. Placeholder inputs (photo.jpg, face48.jpg, photos/, shots/*.png, crops/, clip.mp4) are
 real photos and FER2013 faces; ``../shared/fer2013`` is a small copy of real FER2013 images.
 """
 
@@ -80,6 +80,8 @@ def scratch(tmp_path_factory, fer_root) -> Path:
     for emo in ("happy", "sad", "surprise"):
         for f in sorted((fer_root / "test" / emo).iterdir())[:2]:
             shutil.copy(f, work / "crops" / f"{emo}-{f.name}")
+    # a 48x48 FER2013 face as it comes (the README's "face48.jpg")
+    shutil.copy(sorted((fer_root / "test" / "happy").iterdir())[0], work / "face48.jpg")
     # a 2-second clip of a real photo drifting sideways
     img = cv2.resize(cv2.imread(str(ASSETS / "astronaut.jpg")), (320, 320))
     vw = cv2.VideoWriter(str(work / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (400, 320))

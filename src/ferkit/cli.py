@@ -255,7 +255,8 @@ def _add_export(sub):
                    help="compute in int8 (weights stored in int8 too; leave --weights at float32)")
     q.add_argument("--quant-data", help="dataset: its train split calibrates, its public split checks accuracy")
     q.add_argument("--calib-n", type=int, default=512, help="calibration images, stratified by class (512)")
-    q.add_argument("--calib-seed", type=int, default=0)
+    q.add_argument("--calib-seed", type=int, default=0,
+                   help="seed of the stratified draw of calibration images (0)")
     q.add_argument("--quant-check-n", type=int, help="PublicTest images for the float32/int8 check (all)")
     q.add_argument("--max-drop", type=float, default=0.5,
                    help="refuse when int8 loses more PublicTest accuracy points than this (0.5)")
