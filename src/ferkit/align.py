@@ -34,7 +34,7 @@ def aligned_crop(gray: np.ndarray, box, landmarks, spec, size: int = 48) -> np.n
     """(size, size) uint8 crop of the face in ``box`` turned upright on its eyes (``spec``: a CropSpec)."""
     import cv2
 
-    from .faces import crop_face
+    from .faces import crop_face, padded_window
 
     angle = eye_angle(landmarks)
     if angle is None or abs(angle) < 0.5:
@@ -50,16 +50,9 @@ def aligned_crop(gray: np.ndarray, box, landmarks, spec, size: int = 48) -> np.n
     cy = y + h / 2.0 + math.cos(a) * down
     # the patch that holds the rotated square, padded by replicating the border where it leaves the image
     r = side * (abs(math.cos(a)) + abs(math.sin(a))) / 2.0 + 2.0
-    H, W = gray.shape
     x0, y0, x1, y1 = (int(math.floor(cx - r)), int(math.floor(cy - r)), int(math.ceil(cx + r)),
                       int(math.ceil(cy + r)))
-    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
-    if cx1 <= cx0 or cy1 <= cy0:
-        raise ValueError(f"face box {box} lies outside the {W}x{H} image")
-    patch = gray[cy0:cy1, cx0:cx1]
-    pads = (cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1)
-    if any(pads):
-        patch = cv2.copyMakeBorder(patch, *pads, borderType=cv2.BORDER_REPLICATE)
+    patch = padded_window(gray, x0, y0, x1, y1, box)
     f = 1.0
     if side > 2 * size:  # shrink with area averaging first; the rotation then works near the output scale
         f = 2 * size / side

@@ -342,9 +342,17 @@ def crop_face(gray: np.ndarray, box: Box, spec: CropSpec = CropSpec(), size: int
 
     if gray.ndim != 2:
         raise ValueError(f"crop_face takes a gray (H, W) image, got shape {gray.shape}")
-    H, W = gray.shape
     x0, y0, side = square_box(box, spec)
-    x1, y1 = x0 + side, y0 + side
+    patch = padded_window(gray, x0, y0, x0 + side, y0 + side, box)
+    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return cv2.resize(patch, (size, size), interpolation=interp)
+
+
+def padded_window(gray: np.ndarray, x0: int, y0: int, x1: int, y1: int, box) -> np.ndarray:
+    """gray[y0:y1, x0:x1], with the image border replicated where the window leaves the image."""
+    import cv2
+
+    H, W = gray.shape
     cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
     if cx1 <= cx0 or cy1 <= cy0:
         raise ValueError(f"face box {box} lies outside the {W}x{H} image")
@@ -352,5 +360,4 @@ def crop_face(gray: np.ndarray, box: Box, spec: CropSpec = CropSpec(), size: int
     pads = (cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1)
     if any(pads):
         patch = cv2.copyMakeBorder(patch, *pads, borderType=cv2.BORDER_REPLICATE)
-    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-    return cv2.resize(patch, (size, size), interpolation=interp)
+    return patch
