@@ -20,6 +20,17 @@ def fer_files(emotion: str, split: str = "test", prefix: str = "PrivateTest_") -
     return sorted((FER / split / emotion).glob(f"{prefix}*.jpg"))
 
 
+def frames_in(path: Path) -> int:
+    """Number of frames OpenCV can read from a video file."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    return n
+
+
 def read_gray(path: Path) -> np.ndarray:
     import cv2
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest_video import FER, background, fer_files, paste_scene, read_gray  # noqa: E402
+from conftest_video import FER, background, fer_files, frames_in, paste_scene, read_gray  # noqa: E402
 
 from ferkit.cli import main  # noqa: E402
 
@@ -23,14 +23,6 @@ pytestmark = pytest.mark.skipif(not (FER / "test").is_dir(), reason=f"FER2013 no
 def _rows(path: Path) -> list[dict]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
-
-
-def frames_in(path: Path) -> int:
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    return n
 
 
 # --------------------------------------------------------------------------- defect 12

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest_video import FER, pick_faces, still, write_clip  # noqa: E402
+from conftest_video import FER, frames_in, pick_faces, still, write_clip  # noqa: E402
 
 from ferkit.emotions import COLORS_BGR, EMOTIONS  # noqa: E402
 
@@ -47,16 +47,6 @@ def ferkit(*args, env=None, **kw) -> subprocess.Popen:
 
 def env_without_display() -> dict:
     return {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-
-
-def frames_in(path: Path) -> int:
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    return n
 
 
 # --------------------------------------------------------------------------- without a display
