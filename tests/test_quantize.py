@@ -130,3 +130,26 @@ def test_quantize_needs_data_and_float32_weights(fast_ckpt, tmp_path, capsys):
     assert main(["export", str(fast_ckpt), "--out", str(out), "--quantize", "int8", "--quant-data", "x",
                  "--weights", "int8"]) == 2
     assert not out.exists()
+
+
+def test_calibration_ranges_cover_every_calibration_image(tmp_path):
+    """Regression: onnxruntime's CalibMaxIntermediateOutputs option drops the batches it clears, so the
+    shipped int8 files were calibrated on the last image alone. Only the first of 9 batches holds a bright
+    pixel: the input's quantisation range must still reach it."""
+    import torch
+    from onnx import numpy_helper
+
+    from ferkit.quantize import quantize_int8
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU()).eval()
+    src = tmp_path / "tiny.onnx"
+    torch.onnx.export(net, (torch.zeros(2, 1, 48, 48),), str(src), input_names=["pixels"], output_names=["y"],
+                      dynamic_axes={"pixels": {0: "batch"}, "y": {0: "batch"}}, opset_version=17, dynamo=False)
+    images = np.random.default_rng(0).integers(0, 100, (9 * 32, 48, 48)).astype(np.uint8)
+    images[0, 10, 10] = 255
+    dst = tmp_path / "tiny-int8.onnx"
+    quantize_int8(src, dst, images)
+    model = onnx.load(str(dst))
+    init = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    q_in = next(n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "pixels")
+    assert float(init[q_in.input[1]]) == pytest.approx(255 / 255, rel=1e-3)  # range 0..255 over 255 steps
