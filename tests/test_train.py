@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -222,3 +223,18 @@ def test_resume_keeps_the_checkpoint_config_and_says_what_changed(small_real, tm
     # a saved run cannot continue as another network
     assert main(["train", *common, "--resume", "--model", "seed"]) == 2
     assert "resumed run keeps it" in capsys.readouterr().err
+
+
+def test_init_starts_from_a_checkpoints_weights(trained, small_real, tmp_path, capsys):
+    """--init: fine-tuning starts from the given weights (with the learning rate at 0 they come out unchanged),
+    and a checkpoint of another model is refused with a message naming the file."""
+    src = load_checkpoint(trained / "last.pt")
+    assert main(_train_args(small_real, tmp_path, "ft", "--epochs", "1", "--lr", "0",
+                            "--init", str(trained / "last.pt"))) == 0
+    got = load_checkpoint(tmp_path / "ft" / "last.pt")["state_dict"]
+    convs = [k for k in src["state_dict"] if k.endswith("0.weight") and src["state_dict"][k].ndim == 4]
+    assert convs and all(torch.equal(got[k], src["state_dict"][k]) for k in convs)
+    capsys.readouterr()
+    assert main(_train_args(small_real, tmp_path, "bad", "--epochs", "1", "--model", "fernet_xs",
+                            "--init", str(trained / "last.pt"))) != 0
+    assert re.search(r"last\.pt: --init holds a fernet_s .*this run trains a fernet_xs", capsys.readouterr().err)

@@ -61,6 +61,9 @@ def _add_train(sub):
     p.add_argument("--kd-alpha", dest="kd_alpha", type=float, help="weight of the teacher targets (0..1)")
     p.add_argument("--folds", type=int, help="split the training images into K folds by content hash ...")
     p.add_argument("--fold", type=int, help="... and train without this one (out-of-fold teachers)")
+    p.add_argument("--init", metavar="CKPT",
+                   help="start from the weights of this checkpoint (same model; its EMA weights when present): "
+                        "fine-tuning. The epoch count, optimizer and schedule start afresh")
     p.add_argument("--model-arg", dest="model_args", action="append", metavar="KEY=VALUE",
                    help="model constructor argument, e.g. --model-arg upsample=64 (repeatable)")
     p.add_argument("--class-weights", dest="class_weights", choices=["none", "balanced", "sqrt"],

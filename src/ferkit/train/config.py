@@ -16,6 +16,7 @@ class TrainConfig:
     data: str = ""
     model: str = "fernet_m"
     model_kwargs: dict = field(default_factory=dict)
+    init: str = ""  # start from these weights (a ferkit checkpoint of the same model): fine-tuning
     name: str = ""
     out_dir: str = "runs"
     epochs: int = 60

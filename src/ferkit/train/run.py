@@ -116,6 +116,20 @@ def _load_last(path: Path) -> dict:
     return load_checkpoint(path)
 
 
+def _load_init(model: torch.nn.Module, cfg: TrainConfig, log) -> None:
+    """Fine-tuning: the weights of ``cfg.init`` (EMA weights when present), same model and arguments."""
+    init = load_checkpoint(cfg.init)
+    if init["model"] != cfg.model or init.get("model_kwargs", {}) != cfg.model_kwargs:
+        raise ValueError(f"{cfg.init}: --init holds a {init['model']} {init.get('model_kwargs', {})}, "
+                         f"this run trains a {cfg.model} {cfg.model_kwargs}")
+    state = init.get("ema_state_dict") or init["state_dict"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ValueError(f"{cfg.init}: its weights do not fit {cfg.model} ({e})") from e
+    log(f"initialised from {cfg.init}")
+
+
 def _train(cfg: TrainConfig, ckpt: dict | None, dist: Dist, device: torch.device, run_dir: Path, log) -> dict:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -133,6 +147,8 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: Dist, device: torch.device
     start_epoch, step, best_acc = 0, 0, -1.0
     if ckpt is not None:
         model.load_state_dict(ckpt["state_dict"])
+    elif cfg.init:
+        _load_init(model, cfg, log)
     ema = EMA(model, cfg.ema) if cfg.ema > 0 else None  # a copy with plain BatchNorm: it only evaluates
     if ema is not None and ckpt is not None and ckpt.get("ema_state_dict"):
         ema.module.load_state_dict(ckpt["ema_state_dict"])
