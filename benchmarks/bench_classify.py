@@ -1,10 +1,11 @@
 """Crop classification throughput (crops/s): shipped ONNX models in onnxruntime vs the same network in torch
 vs the `seed` CNN, at batch 1 and 64 with 1 and 2 threads. Prints a markdown table.
 
-    .venv/bin/python benchmarks/bench_classify.py [--seconds 2] [--baseline-rev 5117c1d]
+    .venv/bin/python benchmarks/bench_classify.py [--seconds 2] [--baseline-rev 5117c1d ...] [--repeats 3]
 
-``--baseline-rev``: also time the shipped files of that git revision (float32 arithmetic) in the same run,
-so the int8 files and their float32 predecessors are measured side by side on the same machine state.
+``--baseline-rev``: also time the shipped files of those git revisions (5117c1d: float32 arithmetic) in the
+same run, so the int8 files and their predecessors are measured side by side on the same machine state.
+``--repeats``: every row measured that many times, rows interleaved, best kept (a shared machine's noise).
 ``--opt-levels``: time the shipped files under each onnxruntime graph optimisation level (2 threads).
 ``--profile``: onnxruntime's profiler on each shipped file (batch 64, 2 threads): share of time per operator
 type, i.e. what stays in float32 (GridSample views, normalisation, softmax, mean) and what it costs.
@@ -56,8 +57,12 @@ def onnx_runner(path, threads, level=None):
     so = session_options(threads)
     if level is not None:
         so.graph_optimization_level = level
-    s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    return lambda xb: s.run(None, {"pixels": xb[:, None]})
+    return session_fn(ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]))
+
+
+def session_fn(sess):
+    """The function ``rate`` times: (N, 48, 48) crops -> the session's outputs."""
+    return lambda xb: sess.run(None, {"pixels": xb[:, None]})
 
 
 def torch_runner(name, threads):
@@ -76,7 +81,7 @@ def torch_runner(name, threads):
 
 
 def profile(path, x, runs=5):
-    """Share of kernel time per operator type, batch 64, 2 threads."""
+    """Share of kernel time per operator type, and the costliest nodes, batch 64, 2 threads."""
     import onnxruntime as ort
 
     from ferkit.session import session_options
@@ -89,18 +94,26 @@ def profile(path, x, runs=5):
         s.run(None, {"pixels": x[:64, None]})
     events = json.loads(Path(s.end_profiling()).read_text())
     per: dict[str, float] = {}
+    nodes: dict[tuple[str, str], float] = {}
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
             op = e.get("args", {}).get("op_name", "?")
             per[op] = per.get(op, 0.0) + e["dur"]
+            key = (op, e["name"].removesuffix("_kernel_time"))
+            nodes[key] = nodes.get(key, 0.0) + e["dur"]
     total = sum(per.values())
-    return sorted(((op, us / total) for op, us in per.items()), key=lambda t: -t[1]), total / (runs + 1) / 1000
+    top = sorted(((op, name, us / (runs + 1) / 1000) for (op, name), us in nodes.items()), key=lambda t: -t[2])[:6]
+    return (sorted(((op, us / total) for op, us in per.items()), key=lambda t: -t[1]), total / (runs + 1) / 1000,
+            top)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=2.0)
-    ap.add_argument("--baseline-rev", help="git revision whose shipped files are timed too (float32 arithmetic)")
+    ap.add_argument("--baseline-rev", nargs="+", default=[],
+                    help="git revisions whose shipped files are timed too, in the same run (e.g. 5117c1d: float32)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="measure every row this many times, the rows interleaved, and keep the best of each cell")
     ap.add_argument("--opt-levels", action="store_true", help="also time each graph optimisation level")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--profile", action="store_true", help="per-operator time shares of the shipped files")
@@ -110,23 +123,26 @@ def main():
     x = crops()
     if args.profile:
         for name, path in list_shipped().items():
-            shares, ms = profile(path, x)
+            shares, ms, top = profile(path, x)
             print(f"\n{name} ({path.name}), batch 64, 2 threads: {ms:.1f} ms of kernel time per call\n")
             print("| operator | share of kernel time |\n|---|---:|")
             for op, f in shares:
                 if f >= 0.001:
                     print(f"| {op} | {f:.1%} |")
+            print("\n| costliest nodes | operator | ms per call |\n|---|---|---:|")
+            for op, node, t in top:
+                print(f"| {node} | {op} | {t:.2f} |")
         return
     rows = []
     files = list(list_shipped().items())
     tmp = tempfile.TemporaryDirectory()
-    if args.baseline_rev:
+    for rev in args.baseline_rev:
         for name, path in list_shipped().items():
-            old = Path(tmp.name) / f"{args.baseline_rev}-{path.name}"
+            old = Path(tmp.name) / f"{rev}-{path.name}"
             rel = path.relative_to(REPO).as_posix()
-            old.write_bytes(subprocess.run(["git", "show", f"{args.baseline_rev}:{rel}"], cwd=REPO, check=True,
+            old.write_bytes(subprocess.run(["git", "show", f"{rev}:{rel}"], cwd=REPO, check=True,
                                            capture_output=True).stdout)
-            files.append((f"{name} @ {args.baseline_rev}", old))
+            files.append((f"{name} @ {rev}", old))
     for name, path in files:
         meta = __import__("onnxruntime").InferenceSession(str(path)).get_modelmeta().custom_metadata_map
         members = ", ".join(json.loads(meta.get("members", "[]")))
@@ -152,10 +168,12 @@ def main():
     print("crops/s (and ms per call at batch 1, 2 threads)\n")
     print("| model | " + " | ".join(f"batch {b}, {t} thr" for b, t in cols) + " | ms, batch 1, 2 thr |")
     print("|---|" + "---:|" * (len(cols) + 1))
-    for label, make in rows:
-        vals = []
-        for b, t in cols:
-            vals.append(rate(make(t), b, x, args.seconds))
+    best = [[0.0] * len(cols) for _ in rows]
+    for _ in range(args.repeats):
+        for i, (_label, make) in enumerate(rows):
+            for j, (b, t) in enumerate(cols):
+                best[i][j] = max(best[i][j], rate(make(t), b, x, args.seconds))
+    for (label, _make), vals in zip(rows, best):
         print(f"| {label} | " + " | ".join(f"{v:,.0f}" for v in vals) + f" | {1000 / vals[1]:.2f} |", flush=True)
 
 

@@ -15,11 +15,11 @@ import csv
 import hashlib
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 
 from ferkit.data import load_split
@@ -30,182 +30,12 @@ from ferkit.models.tta import TTA_VIEW_COUNT
 from ferkit.plots import plot_confusion
 from ferkit.weights import list_shipped
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "results"
-GPU_DIRS = [RESULTS / "gpu-h100-2026-11-25", RESULTS / "gpu-h100-2026-11-25-s2"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from card_records import GPU_DIRS, REPO, RESULTS, _kd_recipe, _run_record, fmt_pct, gpu_runs, onnx_stats, run_onnx  # noqa: E402
+from card_speed import small_nets_section, speed_section  # noqa: E402
+
 GPU = GPU_DIRS[0]
 CPU_RUN = RESULTS / "cpu-2core-2026-11-25-e40"  # one member trained end to end on this machine's 2 cores
-
-
-def run_onnx(path: Path, images: np.ndarray, threads: int = 2) -> tuple[np.ndarray, np.ndarray | None, float]:
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-    t0 = time.perf_counter()
-    outs = [sess.run(names, {"pixels": images[i:i + 256, None].astype(np.float32)})
-            for i in range(0, len(images), 256)]
-    dt = time.perf_counter() - t0
-    probs = np.concatenate([o[0] for o in outs])
-    raw = np.concatenate([o[1] for o in outs]) if len(names) > 1 else None
-    return probs, raw, dt
-
-
-def onnx_stats(path: Path) -> dict:
-    """Parameters and multiply-accumulates per image counted from the graph (Conv and Gemm nodes)."""
-    from onnx import numpy_helper, shape_inference
-
-    m = onnx.load(str(path))
-    # parameters: weights (a per-channel int8 scale is storage, not a parameter)
-    # (QDQ int8 files: activation and weight scales/zero points are storage too)
-    params = int(sum(np.prod(i.dims) for i in m.graph.initializer
-                     if not i.name.endswith(("_scale", "_zero_point")) and np.prod(i.dims) > 1))
-    inferred = shape_inference.infer_shapes(m)
-    shapes = {}
-    for vi in list(inferred.graph.value_info) + list(inferred.graph.output) + list(inferred.graph.input):
-        shapes[vi.name] = [d.dim_value if d.dim_value else 1 for d in vi.type.tensor_type.shape.dim]
-    inits = {i.name: numpy_helper.to_array(i).shape for i in m.graph.initializer}
-    # weights may be stored as float16 + Cast, int8 + Cast + Mul(scale) or int8 + DequantizeLinear (QDQ):
-    # follow them to the float weight
-    for n in m.graph.node:
-        if n.op_type in ("Cast", "Mul", "DequantizeLinear") and n.input[0] in inits:
-            inits[n.output[0]] = inits[n.input[0]]
-    macs = 0
-    for n in m.graph.node:
-        if n.op_type == "Conv" and n.input[1] in inits:
-            w = inits[n.input[1]]
-            out = shapes.get(n.output[0])
-            if out and len(out) == 4:
-                macs += int(np.prod(w)) * out[2] * out[3] * out[0]
-        elif n.op_type in ("Gemm", "MatMul") and n.input[1] in inits:
-            out = shapes.get(n.output[0])
-            macs += int(np.prod(inits[n.input[1]])) * (out[0] if out else 1)
-    meta = {p.key: p.value for p in m.metadata_props}
-    # the traced batch is symbolic (dim 1 here): macs is per view; TTA runs every member on every view
-    macs *= TTA_VIEW_COUNT.get(meta.get("tta", "none"), 1)
-    return {"params": params, "macs": macs, "size_mb": path.stat().st_size / 1e6, "meta": meta}
-
-
-def _run_record(d: Path) -> dict:
-    cfg = json.loads((d / "config.json").read_text())
-    hist = list(csv.DictReader(open(d / "metrics.csv")))
-    kind = "plain"
-    if cfg.get("folds", 0) > 1:
-        kind = f"fold {cfg['fold']}/{cfg['folds']} (OOF teacher)"
-    elif cfg.get("kd_alpha", 0) > 0:
-        src = "out-of-fold" if "oof" in cfg.get("soft_labels", "") else "in-sample 8-model"
-        kind = f"KD {cfg['kd_alpha']:g}, {src} teacher"
-    if cfg.get("model_kwargs"):
-        kind += ", " + ", ".join(f"{k}={v}" for k, v in cfg["model_kwargs"].items())
-    r = {"model": cfg["model"], "seed": cfg["seed"], "epochs": len(hist), "planned": cfg["epochs"],
-         "kind": kind, "dir": d,
-         "train_seconds": sum(float(h["train_seconds"]) for h in hist),
-         "wall_seconds": sum(float(h["train_seconds"]) + float(h["val_seconds"]) for h in hist),
-         "train_ips": float(np.mean([float(h["train_images_per_s"]) for h in hist])),
-         "median_epoch": float(np.median([float(h["train_seconds"]) + float(h["val_seconds"]) for h in hist])),
-         "max_epoch": max(float(h["train_seconds"]) + float(h["val_seconds"]) for h in hist),
-         "best_public": max(float(h["val_acc"]) for h in hist)}
-    for rep in d.glob("eval-*/report.json"):
-        r[rep.parent.name[5:]] = json.loads(rep.read_text())["accuracy"]
-    return r
-
-
-def gpu_runs() -> dict:
-    rows = {}
-    for g in GPU_DIRS:
-        for d in sorted(p for p in g.iterdir() if p.is_dir()):
-            rows[d.name] = _run_record(d)
-    return rows
-
-
-def _kd_recipe(names: list[str], runs: dict) -> str:
-    """How the distilled members among the shipped ones were made, as commands."""
-    if not names:
-        return ""
-    cfgs = {n: json.loads((runs[n]["dir"] / "config.json").read_text()) for n in names}
-    return (f"{', '.join(f'`{n}`' for n in names)} {'is a distilled member' if len(names) == 1 else 'are distilled'}"
-            " (teacher: the averaged flip-view probabilities of 8 trained networks on Training, "
-            "`python scripts/soft_labels.py --data ../shared/fer2013 --out soft-in8.npz "
-            "runs/{fm0..fm5,fl0,fl1}/best.pt`), then " + "; ".join(
-                f"`ferkit train --config configs/default.yaml --data ../shared/fer2013 --soft-labels soft-in8.npz "
-                f"--kd-alpha {c['kd_alpha']:g} --seed {c['seed']} --epochs {c['epochs']} --name {n}`"
-                for n, c in cfgs.items()) + ". ")
-
-
-def fmt_pct(x: float) -> str:
-    return f"{100 * x:.2f}%"
-
-
-def speed_section(measured: dict, pareto_json: Path, speed_json: Path) -> list[str]:
-    """int8 arithmetic and the cost/accuracy table (scripts/quant_bank.py + quant_pareto.py)."""
-    if not pareto_json.exists():
-        return []
-    res = json.loads(pareto_json.read_text())
-    speed = json.loads(speed_json.read_text())
-    ref, ch = res["reference"], res["choice"]
-    L = ["## Speed: int8 arithmetic and the cost/accuracy table\n"]
-    q = {n: m["stats"]["meta"] for n, m in measured.items()}
-    L.append("Both shipped files compute in int8: onnxruntime static quantisation (QDQ format, int8 per-channel "
-             "weights, uint8 activations; `ferkit export --quantize int8`, `ferkit.quantize`), calibrated on "
-             + "; ".join(f"`{n}`: {m.get('calibration', 'n/a')}" for n, m in q.items())
-             + ". The views (GridSample, flips), the normalisation, softmax, temperature and the mean over views "
-             "and members stay in float32 (their cost is in `benchmarks/RESULTS.md`), and so does `default`'s last "
-             "layer (384 -> 7 logits; `ferkit.quantize.QUANT_OPS`). `fast` keeps the earlier export with an int8 "
-             "last layer: rebuilt with a float one, it lost 0.53 PublicTest points against float32, over the 0.5 "
-             "limit, and the export refused it (`results/quantize-shipped.log`). Rebuilt from the float "
-             "files they replace by `python scripts/quantize_shipped.py --data ../shared/fer2013 --pareto "
-             "results/quant-pareto.json` (each export refuses if int8 loses more than 0.5 PublicTest points; "
-             "its float32-vs-int8 report is in `results/quantize-shipped.log`).\n")
-    L.append("The table: `python scripts/quant_bank.py --data ../shared/fer2013 --out qbank/ members/*/best.pt` "
-             "stores each member's log-probabilities under each view in float32 and in int8 arithmetic (members "
-             "rebuilt from the float files by `scripts/onnx_members.py`); `python scripts/quant_pareto.py "
-             "--measure-speed ...` times real exported graphs of every shape (members x views x arithmetic; 2 "
-             "threads, best of repeats, on this shared 2-core machine, so compare rows, not machines); "
-             "`python scripts/quant_pareto.py --bank qbank/ --speed results/quant-speed.json --json "
-             "results/quant-pareto.json` combines them (members by greedy selection on PublicTest for each view "
-             "set and arithmetic; probabilities averaged at T=1; the bank's int8 graphs also quantised the last "
-             "layer, which the shipped files keep in float32).\n")
-    t = res.get("choice_tolerance")
-
-    def pt(p):
-        return (f"{p['arithmetic']} `{p['views']}` with {' + '.join(p['members'])} — PublicTest "
-                f"{fmt_pct(p['public'])}, PrivateTest {fmt_pct(p['private'])}, {p['faces_per_s_b64']:,.0f} faces/s "
-                f"at batch 64, {p['ms_b1']:.1f} ms at batch 1")
-
-    L.append(f"The rule: among the points at or above the speed floor of issue 11 ({res['min_speed']:g} faces/s at "
-             "batch 64 on 2 threads), the best PublicTest accuracy. "
-             + (f"Chosen and shipped as `default`: {pt(ch)}. " if ch else "No point reaches the floor. ")
-             + "In the open: this rule was written after the table below had been printed with its PrivateTest "
-             "column. The rule written first (PublicTest only, before any PrivateTest figure was seen: the fastest "
-             f"point within {res['tolerance_points']:g} PublicTest points of the float32 default it replaces — "
-             f"{' + '.join(ref['members'])}, `{ref['views']}`, PublicTest {fmt_pct(ref['public'])}, PrivateTest "
-             f"{fmt_pct(ref['private'])}) "
-             + (f"picked {pt(t)}: the same ensemble in int8, under the speed floor. " if t else "picked nothing. ")
-             + "Both are in the table; the shipped point's PrivateTest figure is therefore not a clean held-out "
-             "estimate of a blind choice, the difference between the two on PublicTest is "
-             + (f"{100 * (t['public'] - ch['public']):.2f} points" if t and ch else "n/a")
-             + ". `fast` is one network without views in int8 (its own row).\n")
-    L.append("| arithmetic | views | members | PublicTest | PrivateTest | faces/s, batch 64 | ms, batch 1 | |")
-    L.append("|---|---|---|---|---|---:|---:|---|")
-    for p in sorted(res["points"], key=lambda p: (-(p["faces_per_s_b64"] or 0), p["arithmetic"])):
-        same = ch and all(p[k] == ch[k] for k in ("members", "views", "arithmetic"))
-        first = t and all(p[k] == t[k] for k in ("members", "views", "arithmetic"))
-        is_ref = p["arithmetic"] == "float32" and p["views"] == ref["views"] and \
-            sorted(p["members"]) == sorted(ref["members"])
-        mark = "**default**" if same else ("replaced default" if is_ref else (
-            "first rule" if first else ("front" if p["front"] else "")))
-        L.append(f"| {p['arithmetic']} | `{p['views']}` ({p['n_views']}) | {' + '.join(p['members'])} "
-                 f"| {fmt_pct(p['public'])} | {fmt_pct(p['private'])} | {p['faces_per_s_b64']:,.0f} "
-                 f"| {p['ms_b1']:.1f} | {mark} |")
-    if "fast" in measured and "1xnone" in speed:
-        f, sp = measured["fast"], speed["1xnone"]["int8"]
-        L.append(f"| int8 | `none` (1) | fast (its own network) | {fmt_pct(f['public'])} | {fmt_pct(f['private'])} "
-                 f"| {sp['faces_per_s_b64']:,.0f} | {sp['ms_b1']:.1f} | **fast** |")
-    L.append("")
-    L.append("\"front\": no other row is both faster and at least as accurate on PublicTest. The accuracies of "
-             "the table come from the bank (T=1, calibration of one member at a time); the headline above "
-             "measures the shipped files themselves.\n")
-    return L
 
 
 def main() -> None:
@@ -396,6 +226,7 @@ def main() -> None:
                  "(`scripts/ensemble.py`, `results/ensemble-selection.log`), peaked at "
                  f"{fmt_pct(max(st['public'] for st in ens['path']))} on PublicTest.\n")
     L += speed_section(measured, RESULTS / "quant-pareto.json", RESULTS / "quant-speed.json")
+    L += small_nets_section(RESULTS, measured)
     L.append("## Per-class results of `default` on PrivateTest\n")
     L.append("| class | precision | recall | F1 | support |")
     L.append("|---|---|---|---|---|")

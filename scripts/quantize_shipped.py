@@ -6,7 +6,8 @@
    are read back into torch members (ferkit.onnx_members: exact, checked below to 1e-4).
 2. ``default``: the point chosen by scripts/quant_pareto.py (members and views from ``--pareto``; without
    it the old file's members and views), exported with ``ferkit export ... --temperature auto --quantize int8``.
-3. ``fast``: its one network, no views, ``--quantize int8``.
+3. ``fast``: one network, no views, ``--quantize int8``: the float file's network, or ``--fast-from CKPT``
+   (the fernet_mf that scripts/shrink_fast.py fine-tunes from it: runs/shrink/fernet_mf/best.pt).
 Each export refuses (and leaves the shipped file alone) when int8 loses more than ``--max-drop`` PublicTest
 points against float32. The commands are printed; ``--work`` keeps the rebuilt checkpoints.
 """
@@ -45,6 +46,7 @@ def main() -> int:
     ap.add_argument("--pareto", help="results/quant-pareto.json: its choice sets the default's members and views")
     ap.add_argument("--work", help="folder for the source files and rebuilt checkpoints (default: a temp dir)")
     ap.add_argument("--only", choices=["default", "fast"])
+    ap.add_argument("--fast-from", help="checkpoint exported as `fast` (default: the float file's own network)")
     ap.add_argument("--calib-n", default="512")
     ap.add_argument("--max-drop", default="0.5")
     a = ap.parse_args()
@@ -70,7 +72,7 @@ def main() -> int:
             ferkit(["export", *[str(work / "members" / m / "best.pt") for m in members],
                  "--out", f"{WEIGHTS}/ferkit-default.onnx", "--tta", tta, *common])
         if a.only in (None, "fast"):
-            ferkit(["export", str(work / "members" / "fast" / "best.pt"),
+            ferkit(["export", a.fast_from or str(work / "members" / "fast" / "best.pt"),
                  "--out", f"{WEIGHTS}/ferkit-fast.onnx", "--tta", "none", *common])
     return 0
 
