@@ -98,8 +98,10 @@ def main() -> None:
               f"| {d['float32']['faces_per_s_b64']:,.0f} | {d['float32']['ms_b1']:.2f} "
               f"| {d['int8']['faces_per_s_b64'] / base:.2f}x |", flush=True)
     if a.json:
-        Path(a.json).write_text(json.dumps({"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"),
-                                            "threads": 2, "networks": out}, indent=1))
+        tmp = Path(a.json).with_name(f".{Path(a.json).name}.tmp")
+        tmp.write_text(json.dumps({"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"),
+                                   "threads": 2, "networks": out}, indent=1))
+        tmp.replace(a.json)
 
 
 if __name__ == "__main__":

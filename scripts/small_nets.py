@@ -48,7 +48,9 @@ def main() -> None:
                     "public_float32": q["float32_accuracy"], "public_int8": q["int8_accuracy"],
                     "private_int8": float((p.argmax(1) == pri.labels).mean())}
         print(run, json.dumps(out[run]), flush=True)
-        Path(a.json).write_text(json.dumps(out, indent=1))
+        tmp = Path(a.json).with_name(f".{Path(a.json).name}.tmp")  # the file accumulates runs: never half-written
+        tmp.write_text(json.dumps(out, indent=1))
+        tmp.replace(a.json)
 
 
 if __name__ == "__main__":
