@@ -36,3 +36,16 @@ def test_seed_is_the_original_design():
 def test_unknown_model_lists_names():
     with pytest.raises(ValueError, match="seed"):
         create_model("resnet9000")
+
+
+def test_vggnet_inner_thins_the_first_conv_of_each_stage():
+    """fernet_m(inner=...): conv A of each stage gets the given width, conv B keeps the stage's width."""
+    m = create_model("fernet_m", inner=[32, 64, 128, 256])
+    convs = [l for l in m.modules() if isinstance(l, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [
+        (1, 32), (32, 48), (48, 64), (64, 96), (96, 128), (128, 192), (192, 256), (256, 384)]
+    assert count_params(m) < count_params(create_model("fernet_m"))
+    assert create_model("fernet_m", inner=[48, 96, 192, 384]).state_dict().keys() == \
+        create_model("fernet_m").state_dict().keys()
+    with pytest.raises(ValueError):
+        create_model("fernet_m", inner=[32, 64])  # one width per stage

@@ -54,12 +54,15 @@ class _Reader:
 
 
 def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, calib_images: np.ndarray,
-                  per_channel: bool = True, metadata: dict | None = None) -> None:
+                  per_channel: bool = True, metadata: dict | None = None,
+                  float_nodes: list[str] | None = None) -> None:
     """Static QDQ quantisation of the float32 ONNX file ``src`` into ``dst``: the source's metadata is
     kept and ``metadata`` added. Calibration ranges: min/max over every one of ``calib_images`` (raw 48x48
-    pixels). onnxruntime's ``CalibMaxIntermediateOutputs`` option is not used: in onnxruntime 1.32 it drops
-    the batches it clears instead of folding them in (the calibration kept only the last partial batch), and
-    memory is small without it (the calibration model outputs one min and one max per tensor and batch)."""
+    pixels). ``float_nodes``: names of nodes left in float32.
+
+    onnxruntime's ``CalibMaxIntermediateOutputs`` option is not used: in onnxruntime 1.32 it drops the batches
+    it clears instead of folding them in (the calibration kept only the last partial batch), and memory is small
+    without it (the calibration model outputs one min and one max per tensor and batch)."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -69,7 +72,8 @@ def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, calib_images: 
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         quantize_static(str(pre), str(dst), _Reader(calib_images), quant_format=QuantFormat.QDQ,
                         per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=QUANT_OPS, calibrate_method=CalibrationMethod.MinMax)
+                        op_types_to_quantize=QUANT_OPS, calibrate_method=CalibrationMethod.MinMax,
+                        nodes_to_exclude=list(float_nodes or []))
     # quant_pre_process keeps the graph's metadata only sometimes: copy it over from the source
     meta = {p.key: p.value for p in onnx.load(str(src), load_external_data=False).metadata_props}
     meta.update({k: str(v) for k, v in (metadata or {}).items()})

@@ -32,16 +32,22 @@ class Upsample(nn.Module):
 
 
 class VGGNet(nn.Module):
+    """VGG-BN: per stage, ``depth`` 3x3 conv-BN-ReLU then 2x2 max pooling; global average pooling, dropout,
+    linear. ``widths``: each stage's output channels; ``inner`` (optional): the channels of every conv of a
+    stage but its last (a thinned stage, as scripts/thin_fast.py prunes it), by default the stage's width."""
+
     def __init__(self, widths=(32, 64, 128, 256), depth: int | tuple[int, ...] = 2, num_classes: int = 7,
-                 dropout: float = 0.3, upsample: int = 0):
+                 dropout: float = 0.3, upsample: int = 0, inner: tuple[int, ...] | None = None):
         super().__init__()
         layers: list[nn.Module] = [Normalize()] + ([Upsample(upsample)] if upsample else [])
         cin = 1
         depths = (depth,) * len(widths) if isinstance(depth, int) else tuple(depth)
-        for w, d in zip(widths, depths, strict=True):
-            for _ in range(d):
-                layers.append(conv_bn(cin, w))
-                cin = w
+        inner = tuple(widths) if inner is None else tuple(int(i) for i in inner)
+        for w, d, wi in zip(widths, depths, inner, strict=True):
+            for j in range(d):
+                width = w if j == d - 1 else wi
+                layers.append(conv_bn(cin, width))
+                cin = width
             layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(
