@@ -1,5 +1,6 @@
 """int8 and float32 speed of every fernet architecture, as one network without views (the `fast` shape), side
-by side with fernet_m (the network `fast` ships) in the same run. Prints a markdown table; not a test.
+by side with fernet_m (the network `fast` shipped before fernet_mt) in the same run. Prints a markdown table;
+not a test.
 
     .venv/bin/python benchmarks/bench_arch.py [--models fernet_xxs fernet_xs ...] [--seconds 2] [--repeats 3]
         [--json results/arch-speed.json]
@@ -62,7 +63,8 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", nargs="+",
-                    default=["fernet_m", "fernet_mf", "fernet_mp", "fernet_mff", "fernet_s", "fernet_xs", "fernet_xxs"])
+                    default=["fernet_m", "fernet_mt", "fernet_mf", "fernet_mp", "fernet_mff", "fernet_s", "fernet_xs",
+                             "fernet_xxs"])
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", help="also write the table as JSON")

@@ -83,7 +83,12 @@ def _run_record(d: Path) -> dict:
         kind += f", fine-tuned from `{Path(cfg['init']).name}` at lr {cfg['lr']:g}"
     if cfg.get("model_kwargs"):
         kind += ", " + ", ".join(f"{k}={v}" for k, v in cfg["model_kwargs"].items())
-    r = {"model": cfg["model"], "seed": cfg["seed"], "epochs": len(hist), "planned": cfg["epochs"],
+    model = cfg["model"]
+    if cfg.get("model_kwargs", {}).get("inner"):  # a thinned fernet_m: its registered name, when it has one
+        from thin_fast import model_spec
+
+        model = model_spec(cfg["model_kwargs"]["inner"])[0]
+    r = {"model": model, "seed": cfg["seed"], "epochs": len(hist), "planned": cfg["epochs"],
          "kind": kind, "dir": d,
          "train_seconds": sum(float(h["train_seconds"]) for h in hist),
          "wall_seconds": sum(float(h["train_seconds"]) + float(h["val_seconds"]) for h in hist),

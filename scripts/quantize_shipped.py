@@ -1,13 +1,18 @@
 """Rebuild both shipped ONNX files with int8 arithmetic from the float-arithmetic files they replace.
 
     python scripts/quantize_shipped.py --data ../shared/fer2013 [--pareto results/quant-pareto.json]
+    # as run for the shipped files (fast's network: scripts/thin_fast.py, see MODEL_CARD.md)
+    python scripts/quantize_shipped.py --data ../shared/fer2013 --pareto results/quant-pareto.json \
+        --fast-from runs/thin/fernet_mt-best.pt
 
 1. The float files (git revision ``--source-rev``, the last one whose shipped files computed in float32)
    are read back into torch members (ferkit.onnx_members: exact, checked below to 1e-4).
 2. ``default``: the point chosen by scripts/quant_pareto.py (members and views from ``--pareto``; without
-   it the old file's members and views), exported with ``ferkit export ... --temperature auto --quantize int8``.
-3. ``fast``: one network, no views, ``--quantize int8``: the float file's network, or ``--fast-from CKPT``
-   (the fernet_mf that scripts/shrink_fast.py fine-tunes from it: runs/shrink/fernet_mf/best.pt).
+   it the old file's members and views), exported with ``ferkit export ... --temperature auto --quantize int8
+   --float-first-conv``: each member's first conv (the one reading the pixels) stays float32, chosen by a
+   label-free rule (closest to the float32 graph on PublicTest; MODEL_CARD.md).
+3. ``fast``: one network, no views, ``--quantize int8`` (all convs: the same rule kept it so): the float
+   file's network, or ``--fast-from CKPT`` (the shipped one: fernet_mt, scripts/thin_fast.py).
 Each export refuses (and leaves the shipped file alone) when int8 loses more than ``--max-drop`` PublicTest
 points against float32. The commands are printed; ``--work`` keeps the rebuilt checkpoints.
 """
@@ -70,7 +75,7 @@ def main() -> int:
             else:
                 members, tta = ["kin5", "fm5", "kin5c"], "scale-rot"
             ferkit(["export", *[str(work / "members" / m / "best.pt") for m in members],
-                 "--out", f"{WEIGHTS}/ferkit-default.onnx", "--tta", tta, *common])
+                 "--out", f"{WEIGHTS}/ferkit-default.onnx", "--tta", tta, "--float-first-conv", *common])
         if a.only in (None, "fast"):
             ferkit(["export", a.fast_from or str(work / "members" / "fast" / "best.pt"),
                  "--out", f"{WEIGHTS}/ferkit-fast.onnx", "--tta", "none", *common])

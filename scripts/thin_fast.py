@@ -5,10 +5,17 @@
     # one thinning as a ferkit checkpoint, then N epochs of distilled fine-tuning
     python scripts/thin_fast.py --data ../shared/fer2013 --inner 32,64,128,384 --out runs/thin/init.pt \
         [--finetune-epochs 3 --teacher default.onnx]
+    # as run for the shipped `fast` (fernet_mt; the run is runs/thin/fernet_mt/, checkpoint best.pt), with the
+    # teacher of the other CPU runs: git show 5546f3b:src/ferkit/weights/ferkit-default.onnx > teacher.onnx
+    python scripts/thin_fast.py --data ../shared/fer2013 --images 2000 --json results/thin-scan.json --scan \
+        32,64,128,384 32,64,128,256 48,64,128,256 24,64,128,256 32,72,144,288 32,64,192,256
+    python scripts/thin_fast.py --data ../shared/fer2013 --inner 32,64,192,256 --out runs/thin/fernet_mt.pt \
+        --finetune-epochs 6 --lr 0.002 --teacher teacher.onnx
 
 Each stage of fernet_m is conv A (widening) then conv B; ``--inner`` gives conv A's output channels per stage
 (fernet_m: 48,96,192,384). Conv B keeps its width, so every stage still hands on the same features, and the
-thinned network is ``fernet_m`` with ``model_kwargs {"inner": [...]}`` (ferkit.models.fernet.VGGNet).
+thinned network is ``fernet_m`` with ``model_kwargs {"inner": [...]}`` (ferkit.models.fernet.VGGNet), or its
+registered name (``fernet_mt``: 32,64,192,256, the thinning chosen by the scan; see MODEL_CARD.md).
 
 1. ``fast``'s network back from the float32 file it was exported as (git revision ``--source-rev``; batch norm
    folded, ferkit.onnx_members), as scripts/prune_fast.py and shrink_fast.py do.
@@ -36,6 +43,15 @@ from prune_fast import affine, fit_conv, public_accuracy, top_channels  # noqa: 
 from shrink_fast import REPO, SOURCE_REV, restat_batchnorm, source_network, teacher_targets  # noqa: E402
 
 ROWS_PER_UNKNOWN = 60  # least-squares rows drawn per unknown of a conv (positions sampled at random)
+REGISTERED = {"fernet_mt": [32, 64, 192, 256]}  # thinnings with a name of their own in the model registry
+
+
+def model_spec(inner: list[int]) -> tuple[str, dict]:
+    """(registry name, model_kwargs) of fernet_m thinned to ``inner``: a registered name when there is one."""
+    for name, widths in REGISTERED.items():
+        if list(inner) == widths:
+            return name, {}
+    return "fernet_m", {"inner": list(inner)}
 
 
 def parse_inner(text: str) -> list[int]:
@@ -107,7 +123,8 @@ def save(model, inner: list[int], out: Path, source: str) -> None:
     from ferkit.emotions import EMOTIONS
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_torch_save({"format": FORMAT, "version": VERSION, "model": "fernet_m", "model_kwargs": {"inner": inner},
+    name, kwargs = model_spec(inner)
+    atomic_torch_save({"format": FORMAT, "version": VERSION, "model": name, "model_kwargs": kwargs,
                        "labels": list(EMOTIONS), "state_dict": model.state_dict(), "epoch": 0,
                        "config": {"seed": 0, "source": source}}, out)
 
@@ -176,8 +193,9 @@ def main() -> int:
     save(thinned, inner, ft, source + ", batch norm unfolded")
     soft = teacher_targets(Path(a.teacher or model_path("default")), a.data, out.parent / "soft-teacher.npz")
     torch.set_grad_enabled(True)
-    args = ["train", "--config", str(REPO / "configs/default.yaml"), "--data", a.data, "--model", "fernet_m",
-            "--model-arg", f"inner=[{a.inner}]", "--init", str(ft), "--out-dir", str(out.parent),
+    name, kwargs = model_spec(inner)
+    args = ["train", "--config", str(REPO / "configs/default.yaml"), "--data", a.data, "--model", name,
+            *(["--model-arg", f"inner=[{a.inner}]"] if kwargs else []), "--init", str(ft), "--out-dir", str(out.parent),
             "--name", out.stem, "--epochs", str(a.finetune_epochs), "--lr", a.lr, "--warmup-epochs", "0",
             "--soft-labels", str(soft), "--kd-alpha", a.kd_alpha, "--threads", "2", "--no-progress"]
     print("$ ferkit " + " ".join(args), flush=True)

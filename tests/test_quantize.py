@@ -4,6 +4,7 @@ the check-before-replace rule of every export."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -45,7 +46,8 @@ def fast_ckpt(tmp_path_factory, small) -> Path:
 
     (member,), meta = load_members(model_path("fast"))
     p = tmp_path_factory.mktemp("ck") / "fast" / "best.pt"
-    atomic_torch_save({"format": FORMAT, "version": VERSION, "model": "fernet_m", "labels": list(EMOTIONS),
+    name = json.loads(meta["members"])[0]  # the registered architecture the file was exported from
+    atomic_torch_save({"format": FORMAT, "version": VERSION, "model": name, "labels": list(EMOTIONS),
                        "state_dict": member.state_dict()}, p)
     x = load_split(small, "private").images[:, None].astype(np.float32)
     with torch.no_grad():
@@ -90,9 +92,30 @@ def test_int8_export_agrees_with_float32_on_real_images(fast_ckpt, small, tmp_pa
 
 
 def json_labels(meta):
-    import json
-
     return json.loads(meta["labels"])
+
+
+def test_float_first_conv_keeps_the_pixel_conv_in_float32(fast_ckpt, small, tmp_path):
+    """--float-first-conv: the conv that reads the pixels keeps float32 weights (no Q/DQ pair on them), every
+    other conv stays int8, the metadata names the float node, and the answers agree with float32."""
+    paths = {k: tmp_path / f"{k}.onnx" for k in ("float32", "int8")}
+    assert main(["export", str(fast_ckpt), "--out", str(paths["float32"])]) == 0
+    assert main(["export", str(fast_ckpt), "--out", str(paths["int8"]), "--quantize", "int8",
+                 "--quant-data", str(small), "--calib-n", "84", "--float-first-conv"]) == 0
+    model = onnx.load(str(paths["int8"]))
+    meta = {p.key: p.value for p in model.metadata_props}
+    made = {o: n for n in model.graph.node for o in n.output}  # tensor -> the node that makes it
+    inits = {i.name: i for i in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    float_convs = [n for n in convs if n.input[1] in inits and inits[n.input[1]].data_type == onnx.TensorProto.FLOAT]
+    assert [n.name for n in float_convs] == [meta["float_nodes"]]
+    assert inits[float_convs[0].input[1]].dims[1] == 1  # the one that reads the pixels
+    quantised = [n for n in convs if n not in float_convs]
+    assert len(quantised) == 7 and all(made[n.input[1]].op_type == "DequantizeLinear" for n in quantised)
+    x = load_split(small, "private").images[:, None].astype(np.float32)
+    probs = {k: ort.InferenceSession(str(p)).run(["probs"], {"pixels": x})[0] for k, p in paths.items()}
+    assert (probs["int8"].argmax(1) == probs["float32"].argmax(1)).mean() >= 0.95
+    assert np.abs(probs["int8"] - probs["float32"]).max() < 0.2
 
 
 def test_int8_refused_past_the_limit_and_previous_file_untouched(fast_ckpt, small, tmp_path, capsys):

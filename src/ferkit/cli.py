@@ -263,6 +263,9 @@ def _add_export(sub):
     q.add_argument("--quant-check-n", type=int, help="PublicTest images for the float32/int8 check (all)")
     q.add_argument("--max-drop", type=float, default=0.5,
                    help="refuse when int8 loses more PublicTest accuracy points than this (0.5)")
+    q.add_argument("--float-first-conv", action="store_true",
+                   help="keep the convolution that reads the pixels (each member's first) in float32: closer to "
+                        "the float32 graph, about the same speed (the shipped default uses it; MODEL_CARD.md)")
     p.set_defaults(func=cmd_export)
 
 
@@ -288,7 +291,7 @@ def cmd_export(args) -> int:
                           parity_data=args.parity_data, opset=args.opset, half_weights=args.half_weights,
                           weights=args.weights, quantize=args.quantize, quant_data=args.quant_data,
                           calib_n=args.calib_n, calib_seed=args.calib_seed, quant_check_n=args.quant_check_n,
-                          max_drop=args.max_drop)
+                          max_drop=args.max_drop, float_first_conv=args.float_first_conv)
     except ExportCheckFailed as e:
         print(f"ferkit export: error: {e}; the previous file (if any) is unchanged", file=sys.stderr)
         return 1

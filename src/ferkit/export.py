@@ -135,6 +135,7 @@ def export_onnx(
     calib_seed: int = 0,
     quant_check_n: int | None = None,
     max_drop: float = 0.5,
+    float_first_conv: bool = False,
     extra_metadata: dict | None = None,
     log=print,
 ) -> dict:
@@ -143,7 +144,8 @@ def export_onnx(
     ``quantize="int8"``: int8 arithmetic (static QDQ, per-channel; :mod:`ferkit.quantize`) calibrated on
     ``calib_n`` Training images of ``quant_data`` (stratified by class, ``calib_seed``), then compared with
     the float32 graph on its PublicTest split (``quant_check_n`` images, default all); refused with
-    :class:`ExportCheckFailed` when the accuracy drop exceeds ``max_drop`` points.
+    :class:`ExportCheckFailed` when the accuracy drop exceeds ``max_drop`` points. ``float_first_conv``: the
+    convolution that reads the pixels (each member's first) stays float32.
 
     Every check runs on a temporary file next to ``out``; only a file that passed replaces ``out``.
     """
@@ -211,7 +213,7 @@ def export_onnx(
         final = tmp
         if quantize:
             res["quantization"] = _quantize_checked(tmp, qtmp, out, quant_data, calib_n, calib_seed, quant_check_n,
-                                                    max_drop, log)
+                                                    max_drop, log, float_first_conv)
             final = qtmp
         os.replace(final, out)
     finally:
@@ -252,24 +254,28 @@ def _parity(pred, tmp: Path, out: Path, weights: str, parity_data, parity_split:
 
 
 def _quantize_checked(src: Path, dst: Path, out: Path, quant_data, calib_n: int, calib_seed: int,
-                      check_n: int | None, max_drop: float, log) -> dict:
+                      check_n: int | None, max_drop: float, log, float_first_conv: bool = False) -> dict:
     from .data import load_split
-    from .quantize import compare, quantize_int8, stratified_sample
+    from .quantize import compare, first_convs, quantize_int8, stratified_sample
 
     train = load_split(quant_data, "train")
     idx = stratified_sample(train.labels, calib_n, calib_seed)
     meta = {"arithmetic": "int8 (static QDQ, per-channel int8 weights, uint8 activations)",
             "weights_storage": "int8 per-channel (QDQ)",
             "calibration": f"{len(idx)} Training images, stratified by class, seed {calib_seed}, min/max"}
+    float_nodes = first_convs(src) if float_first_conv else []
+    if float_nodes:
+        meta["float_nodes"] = ", ".join(float_nodes)
     t0 = time.perf_counter()
-    quantize_int8(src, dst, train.images[idx], metadata=meta)
+    quantize_int8(src, dst, train.images[idx], metadata=meta, float_nodes=float_nodes)
     log(f"int8: calibrated on {len(idx)} Training images (stratified, seed {calib_seed}) in "
         f"{time.perf_counter() - t0:.0f} s")
     check = load_split(quant_data, "public")
     n = len(check) if not check_n else min(int(check_n), len(check))
     rep = compare(src, dst, check.images[:n], check.labels[:n], "PublicTest")
     log("int8 vs float32 on " + rep.line())
-    info = {"calibration_images": len(idx), "calibration_seed": calib_seed, "check_split": "public", "n": n,
+    info = {"calibration_images": len(idx), "calibration_seed": calib_seed, "float_nodes": float_nodes,
+            "check_split": "public", "n": n,
             "float32_accuracy": rep.float_accuracy, "int8_accuracy": rep.int8_accuracy,
             "agreement": rep.agreement, "max_prob_diff": rep.max_prob_diff, "max_drop_points": max_drop}
     if rep.drop * 100 > max_drop:

@@ -42,6 +42,16 @@ def stratified_sample(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.concatenate(picked))
 
 
+def first_convs(path: str | os.PathLike) -> list[str]:
+    """Names of the convolutions that read the pixels (one input channel): one per ensemble member."""
+    import onnx
+
+    g = onnx.load(str(path), load_external_data=False).graph
+    dims = {i.name: list(i.dims) for i in g.initializer}
+    return [n.name for n in g.node if n.op_type == "Conv" and len(dims.get(n.input[1], [])) == 4
+            and dims[n.input[1]][1] == 1]
+
+
 class _Reader:
     """onnxruntime CalibrationDataReader over (N, 48, 48) raw pixels, in batches."""
 

@@ -127,6 +127,13 @@ def fernet_mp(num_classes: int = 7, **kw) -> nn.Module:
 
 
 @register_model
+def fernet_mt(num_classes: int = 7, **kw) -> nn.Module:
+    """fernet_m thinned: the first conv of each stage 32-64-192-256 wide (`fast`, pruned and refitted by
+    scripts/thin_fast.py); every stage still outputs 48-96-192-384 channels."""
+    return VGGNet((48, 96, 192, 384), 2, num_classes, inner=(32, 64, 192, 256), **kw)
+
+
+@register_model
 def fernet_mff(num_classes: int = 7, **kw) -> nn.Module:
     """fernet_m with one conv in each of the first two stages (48x48 and 24x24): 36% fewer MACs."""
     return VGGNet((48, 96, 192, 384), (1, 1, 2, 2), num_classes, **kw)
