@@ -31,7 +31,8 @@ def fidelity_lines(path: Path) -> list[str]:
     L = ["Which convs compute in int8 was chosen by a label-free rule, written before its figures: the setting "
          "whose answers agree most often with the model's own float32 graph on PublicTest wins (ties: the lower "
          "mean |probability difference|, then the setting used before: every conv in int8, 512 calibration "
-         f"images). `{res['command']}` ({res['date']}), all {res['n']:,} PublicTest images:\n",
+         f"images). `{res['command']}` ({res['date']}; the members are those scripts/quantize_shipped.py "
+         f"rebuilds in its `--work` folder), all {res['n']:,} PublicTest images:\n",
          "| model | int8 setting | labels agree with float32 | mean / largest abs probability difference "
          "| PublicTest (int8) | |", "|---|---|---:|---|---:|---|"]
     for name, m in res["models"].items():
@@ -43,7 +44,8 @@ def fidelity_lines(path: Path) -> list[str]:
     L.append("So `default` keeps each member's first conv (the one that reads the pixels: 1 input channel, "
              "0.4% of its multiply-adds) in float32 (`ferkit export --float-first-conv`), and `fast` is int8 "
              "throughout. No PrivateTest figure went into the choice; the shipped files' PrivateTest is in the "
-             "headline above.\n")
+             "headline above. The float first conv costs `default` about a tenth of its speed (68 vs 76 faces/s "
+             "at batch 64 side by side, `benchmarks/RESULTS.md`, section 6), still above the floor of 50.\n")
     return L
 
 
@@ -56,13 +58,15 @@ def speed_section(measured: dict, pareto_json: Path, speed_json: Path) -> list[s
     ref, ch = res["reference"], res["choice"]
     L = ["## Speed: int8 arithmetic and the cost/accuracy table\n"]
     q = {n: m["stats"]["meta"] for n, m in measured.items()}
-    L.append("Both shipped files compute in int8: onnxruntime static quantisation (QDQ format, int8 per-channel "
+    L.append("Both shipped files compute in int8 (`default`: every conv but each member's first, below): "
+             "onnxruntime static quantisation (QDQ format, int8 per-channel "
              "weights, uint8 activations; `ferkit export --quantize int8`, `ferkit.quantize`), calibrated on "
              + "; ".join(f"`{n}`: {m.get('calibration', 'n/a')}" for n, m in q.items())
              + ". The views (GridSample, flips), the normalisation, softmax, temperature, the mean over views "
              "and members, and the last layer (384 -> 7 logits) stay in float32 (`ferkit.quantize.QUANT_OPS`; "
              "their cost is in `benchmarks/RESULTS.md`). Both files are rebuilt from the float files they replace "
-             "by `python scripts/quantize_shipped.py --data ../shared/fer2013 --pareto results/quant-pareto.json` "
+             "by `python scripts/quantize_shipped.py --data ../shared/fer2013 --pareto results/quant-pareto.json "
+             "--fast-from runs/thin/fernet_mt/best.pt` (`fast`'s network: below, \"Cheaper than `fast`\") "
              "(each export refuses if int8 loses more than 0.5 PublicTest points; its float32-vs-int8 report is in "
              "`results/quantize-shipped.log`).\n")
     L += fidelity_lines(pareto_json.parent / "quant-fidelity.json")
@@ -143,6 +147,8 @@ def small_nets_section(results: Path, measured: dict) -> list[str]:
     prune_fast.py and thin_fast.py, scripts/small_nets.py)."""
     from card_records import _run_record
 
+    from ferkit.models import describe_model
+
     arch_f, small_f = results / "arch-speed.json", results / "small-nets.json"
     if not arch_f.exists():
         return []
@@ -158,7 +164,8 @@ def small_nets_section(results: Path, measured: dict) -> list[str]:
          "| network | MACs / face | int8 faces/s, batch 64 | int8 ms, batch 1 | float32 faces/s, batch 64 |",
          "|---|---:|---:|---:|---:|"]
     for name, a in arch["networks"].items():
-        L.append(f"| {name} ({a['describe'].rstrip('.')}) | {a['macs'] / 1e9:.3f} G | "
+        about = (describe_model(name) or a["describe"]).split("\n")[0].rstrip(".")
+        L.append(f"| {name} ({about}) | {a['macs'] / 1e9:.3f} G | "
                  f"{a['int8']['faces_per_s_b64']:,.0f} | {a['int8']['ms_b1']:.2f} | "
                  f"{a['float32']['faces_per_s_b64']:,.0f} |")
     L.append("")

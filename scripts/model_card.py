@@ -277,7 +277,9 @@ def main() -> None:
              f"`ferkit export {' '.join(f'runs/{m}/best.pt' for m in chosen)} --out ferkit-default.onnx "
              f"--tta {meta.get('tta')} --temperature auto --calib-data ../shared/fer2013 "
              f"--parity-data ../shared/fer2013 "
-             + ("--quantize int8 --quant-data ../shared/fer2013`" if meta.get("arithmetic", "").startswith("int8")
+             + ("--quantize int8 --quant-data ../shared/fer2013"
+                + (" --float-first-conv`" if meta.get("float_nodes") else "`")
+                if meta.get("arithmetic", "").startswith("int8")
                 else f"--weights {storage}`")
              + ", then `python scripts/model_card.py`. "
              + _kd_recipe([m for m in chosen if m in runs and runs[m]["kind"].startswith("KD")], runs)

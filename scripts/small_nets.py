@@ -2,6 +2,8 @@
 ship them: one network, no views, `ferkit export --quantize int8` (same calibration as the shipped files).
 
     python scripts/small_nets.py --data ../shared/fer2013 --json results/small-nets.json runs/*/best-slim.pt
+    # and the reference: fast's old network (fernet_m) read back from its float file (scripts/quantize_shipped.py
+    # --work W: W/members/fast/best.pt), and today's fast (runs/thin/fernet_mt/best.pt, scripts/thin_fast.py)
 
 The checkpoints come from scripts/gpu_session.sh (their configs, logs and float evaluations are kept in
 results/gpu-h200-2026-11-26-s*/; the checkpoints themselves are not committed). For each: the export's own
@@ -44,7 +46,8 @@ def main() -> None:
             p = np.concatenate([s.run(["probs"], {"pixels": pri.images[i:i + 512, None].astype(np.float32)})[0]
                                 for i in range(0, len(pri), 512)])
         q = res["quantization"]
-        out[run] = {"model": ck["model"], "kd_alpha": ck["config"].get("kd_alpha", 0.0), "seed": ck["config"]["seed"],
+        cfg = ck.get("config", {})  # a network read back from a shipped file has no training config
+        out[run] = {"model": ck["model"], "kd_alpha": cfg.get("kd_alpha", 0.0), "seed": cfg.get("seed"),
                     "public_float32": q["float32_accuracy"], "public_int8": q["int8_accuracy"],
                     "private_int8": float((p.argmax(1) == pri.labels).mean())}
         print(run, json.dumps(out[run]), flush=True)

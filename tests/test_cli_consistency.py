@@ -54,7 +54,7 @@ def test_models_json_has_shipped_and_architectures(capsys):
             .get_modelmeta().custom_metadata_map
         assert shipped[name]["tta"] == meta.get("tta", "none")
         assert shipped[name]["members"] == json.loads(meta.get("members", "[]"))
-    assert shipped["fast"]["members"] == ["fernet_m"] and shipped["default"]["tta"] != "none"
+    assert len(shipped["fast"]["members"]) == 1 and shipped["default"]["tta"] != "none"  # one network; an ensemble
     assert shipped["default"]["size_mb"] > shipped["fast"]["size_mb"] > 1
     assert "seed" in {a["name"] for a in doc["architectures"]}
 

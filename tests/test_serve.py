@@ -268,7 +268,8 @@ def test_model_endpoint(client, reference):
     js = r.json()
     assert js["name"] == "fast" and js["file"] == reference.model_path.name
     assert js["sha256"] == hashlib.sha256(reference.model_path.read_bytes()).hexdigest()
-    assert js["labels"] == list(EMOTIONS) and js["members"] == [reference.session.meta["members"][0]]
+    meta = reference.session.get_modelmeta().custom_metadata_map  # what the file itself says
+    assert js["labels"] == list(EMOTIONS) and js["members"] == json.loads(meta["members"]) and len(js["members"]) == 1
     assert set(js["detectors"]) == set(list_detectors())
     assert js["limits"]["max_upload_bytes"] == LIMIT_MB * 2**20 and js["limits"]["max_batch"] == 8
     assert js["limits"]["concurrency"] == 1 and js["limits"]["max_queue"] == 1
