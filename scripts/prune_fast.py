@@ -126,6 +126,18 @@ def prune(m, images: np.ndarray, keep: int):
     return mp.eval()
 
 
+def add_refit_args(ap, out: str, images: int) -> None:
+    """The options shared by the scripts that rebuild `fast`'s network from its weights (prune, thin)."""
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", default=out)
+    ap.add_argument("--source-rev", default=SOURCE_REV)
+    ap.add_argument("--images", type=int, default=images, help="Training images the refits see")
+    ap.add_argument("--finetune-epochs", type=int, default=0)
+    ap.add_argument("--lr", default="0.002")
+    ap.add_argument("--kd-alpha", default="0.5")
+    ap.add_argument("--teacher", help="ONNX teacher for distillation (default: the shipped default)")
+
+
 def main() -> int:
     import tempfile
 
@@ -136,15 +148,8 @@ def main() -> int:
     from ferkit.emotions import EMOTIONS
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--out", default="runs/prune/init.pt")
-    ap.add_argument("--source-rev", default=SOURCE_REV)
     ap.add_argument("--keep", type=int, default=32)
-    ap.add_argument("--images", type=int, default=1500, help="Training images the refits see")
-    ap.add_argument("--finetune-epochs", type=int, default=0)
-    ap.add_argument("--lr", default="0.002")
-    ap.add_argument("--kd-alpha", default="0.5")
-    ap.add_argument("--teacher", help="ONNX teacher for distillation (default: the shipped default)")
+    add_refit_args(ap, out="runs/prune/init.pt", images=1500)
     a = ap.parse_args()
     torch.set_grad_enabled(False)
     with tempfile.TemporaryDirectory() as tmp:

@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prune_fast import affine, fit_conv, public_accuracy, top_channels  # noqa: E402
-from shrink_fast import REPO, SOURCE_REV, restat_batchnorm, source_network, teacher_targets  # noqa: E402
+from prune_fast import add_refit_args, affine, fit_conv, public_accuracy, top_channels  # noqa: E402
+from shrink_fast import REPO, restat_batchnorm, source_network, teacher_targets  # noqa: E402
 
 ROWS_PER_UNKNOWN = 60  # least-squares rows drawn per unknown of a conv (positions sampled at random)
 REGISTERED = {"fernet_mt": [32, 64, 192, 256]}  # thinnings with a name of their own in the model registry
@@ -137,17 +137,10 @@ def main() -> int:
     from ferkit.data import load_split
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
     ap.add_argument("--inner", help="conv A widths per stage, e.g. 32,64,128,384")
     ap.add_argument("--scan", nargs="+", help="several --inner values: a PublicTest table, no checkpoint")
     ap.add_argument("--json", help="with --scan: also write the table as JSON")
-    ap.add_argument("--out", default="runs/thin/init.pt")
-    ap.add_argument("--source-rev", default=SOURCE_REV)
-    ap.add_argument("--images", type=int, default=3000, help="Training images the refits see")
-    ap.add_argument("--finetune-epochs", type=int, default=0)
-    ap.add_argument("--lr", default="0.001")
-    ap.add_argument("--kd-alpha", default="0.5")
-    ap.add_argument("--teacher", help="ONNX teacher for distillation (default: the shipped default)")
+    add_refit_args(ap, out="runs/thin/init.pt", images=3000)
     a = ap.parse_args()
     if bool(a.inner) == bool(a.scan):
         ap.error("give --inner or --scan")
