@@ -41,11 +41,12 @@ def fidelity_lines(path: Path) -> list[str]:
                      f"{r['max_abs_diff']:.3f} | {fmt_pct(r['public_int8'])} | "
                      f"{'**shipped**' if label == m['pick'] else ''} |")
     L.append("")
-    L.append("So `default` keeps each member's first conv (the one that reads the pixels: 1 input channel, "
-             "0.4% of its multiply-adds) in float32 (`ferkit export --float-first-conv`), and `fast` is int8 "
-             "throughout. No PrivateTest figure went into the choice; the shipped files' PrivateTest is in the "
-             "headline above. The float first conv costs `default` about a tenth of its speed (68 vs 76 faces/s "
-             "at batch 64 side by side, `benchmarks/RESULTS.md`, section 6), still above the floor of 50.\n")
+    picks = {n: m["pick"] for n, m in res["models"].items()}
+    L.append("The rule's picks: " + "; ".join(f"`{n}`: {p}" for n, p in picks.items()) + ". A float32 first conv "
+             "is the one that reads the pixels (1 input channel, the cheapest conv of a member; "
+             "`ferkit export --float-first-conv`). No PrivateTest figure went into the choice; the shipped files' "
+             "PrivateTest is in the headline above. What the float32 first convs cost in speed and memory, side "
+             "by side with the all-int8 file: `benchmarks/RESULTS.md`, section 6.\n")
     return L
 
 
@@ -141,6 +142,20 @@ def speed_section(measured: dict, pareto_json: Path, speed_json: Path) -> list[s
 SMALL_DIRS = ("gpu-h200-2026-11-26-s1", "gpu-h200-2026-11-26-s2", "cpu-2core-2026-11-26-fast")
 
 
+def _thin_choice(results: Path, measured: dict) -> str:
+    """How the thinning that ships as `fast` was chosen (scripts/thin_fast.py --scan), when one ships."""
+    scan_f = results / "thin-scan.json"
+    net = json.loads(measured.get("fast", {}).get("stats", {}).get("meta", {}).get("members", "[]") or "[]")
+    if not scan_f.exists() or net != ["fernet_mt"]:
+        return ""
+    scan = json.loads(scan_f.read_text())["thinned"]
+    best = max(scan, key=scan.get)
+    return (f"`fast` is fernet_mt: conv A widths {best}, the best of {len(scan)} thinnings on PublicTest after "
+            f"the refit alone, before any training ({fmt_pct(scan[best])}, `results/thin-scan.json`; eligible "
+            "were those at ≥ 1.2x the int8 speed of fernet_m in a random-weight scan). Its PrivateTest was "
+            "looked at after the decision.")
+
+
 def small_nets_section(results: Path, measured: dict) -> list[str]:
     """Networks cheaper than fernet_m (`fast`'s network until fernet_mt replaced it): int8 speed per architecture
     (benchmarks/bench_arch.py) and what trained ones score (scripts/gpu_session.sh runs, scripts/shrink_fast.py,
@@ -214,8 +229,5 @@ def small_nets_section(results: Path, measured: dict) -> list[str]:
                                  for n, v in cands.items())
                      + ". Best int8 PublicTest of the GPU runs (35–60 epochs, all one 15-minute loan allowed): "
                      + fmt_pct(max(v["public_int8"] for n, v in small.items() if n not in cpu_runs | {"fast"}))
-                     + ". fernet_mt passed and ships as `fast` (chosen among six thinnings by PublicTest after the "
-                     "refit alone, before any training: `results/thin-scan.json`; only those at ≥ 1.2x the speed "
-                     "of fernet_m in a random-weight scan were eligible). Its PrivateTest was looked at after the "
-                     "decision.\n")
+                     + ". " + _thin_choice(results, measured) + "\n")
     return L

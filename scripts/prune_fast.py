@@ -76,6 +76,18 @@ def public_accuracy(model, data: str) -> float:
     return float((pred == pub.labels).mean())
 
 
+def put_folded(state: dict, i: int, w, bias, eps: float) -> None:
+    """Write conv ``features.i`` into ``state`` in the folded form: its weight, and an identity batch norm
+    that carries the bias (running_var = 1 - eps, so BN divides by exactly 1)."""
+    import torch
+
+    state[f"features.{i}.0.weight"] = w
+    state[f"features.{i}.1.weight"] = torch.ones(len(bias))
+    state[f"features.{i}.1.bias"] = bias
+    state[f"features.{i}.1.running_mean"] = torch.zeros(len(bias))
+    state[f"features.{i}.1.running_var"] = torch.full((len(bias),), 1 - eps)
+
+
 def top_channels(acts, scale, w_next, keep: int):
     """Indices (sorted) of the ``keep`` input channels of the next conv with the largest weight norm x RMS."""
     import torch
@@ -112,16 +124,10 @@ def prune(m, images: np.ndarray, keep: int):
         if k in state and state[k].shape == v.shape and not k.startswith(("features.1.", "features.2.", "features.4.")):
             state[k] = v.clone()
 
-    def put(i, w, bias):  # conv weight + an identity batch norm that carries the bias (the folded form)
-        state[f"features.{i}.0.weight"] = w
-        state[f"features.{i}.1.weight"] = torch.ones(len(bias))
-        state[f"features.{i}.1.bias"] = bias
-        state[f"features.{i}.1.running_mean"] = torch.zeros(len(bias))
-        state[f"features.{i}.1.running_var"] = torch.full((len(bias),), 1 - mp.features[i][1].eps)
-
-    put(1, (s1[:, None, None, None] * w1)[k1], b1[k1])
-    put(2, w2n, b2n)
-    put(4, w3n, b3n)
+    eps = mp.features[1][1].eps
+    put_folded(state, 1, (s1[:, None, None, None] * w1)[k1], b1[k1], eps)
+    put_folded(state, 2, w2n, b2n, eps)
+    put_folded(state, 4, w3n, b3n, eps)
     mp.load_state_dict(state)
     return mp.eval()
 

@@ -31,18 +31,16 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+from card_records import run_onnx  # noqa: E402
+
 CANDIDATES = {"default": [("all int8, 512 images", 512, False), ("all int8, 2048 images", 2048, False),
                           ("first conv float32, 512 images", 512, True)],
               "fast": [("all int8, 512 images", 512, False), ("first conv float32, 512 images", 512, True)]}
 
 
-def probs(path: Path, x: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
-
-    from ferkit.session import session_options
-
-    s = ort.InferenceSession(str(path), session_options(2), providers=["CPUExecutionProvider"])
-    return np.concatenate([s.run(["probs"], {"pixels": x[i:i + 64]})[0] for i in range(0, len(x), 64)])
+def probs(path: Path, images: np.ndarray) -> np.ndarray:
+    return run_onnx(path, images, threads=2, batch=64)[0]
 
 
 def pick(rows: dict) -> str:
@@ -67,7 +65,7 @@ def main() -> int:
     models = {"default": ([str(Path(a.members) / m / "best.pt") for m in choice["members"]], choice["views"]),
               "fast": ([a.fast], "none")}
     pub, train = load_split(a.data, "public"), load_split(a.data, "train")
-    x = pub.images.astype(np.float32)[:, None]
+    x = pub.images
     out = {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"), "split": "public",
            "n": len(pub), "models": {}}
     with tempfile.TemporaryDirectory() as tmp:

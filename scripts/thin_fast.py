@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prune_fast import add_refit_args, affine, fit_conv, public_accuracy, top_channels  # noqa: E402
+from prune_fast import add_refit_args, affine, fit_conv, public_accuracy, put_folded, top_channels  # noqa: E402
 from shrink_fast import REPO, restat_batchnorm, source_network, teacher_targets  # noqa: E402
 
 ROWS_PER_UNKNOWN = 60  # least-squares rows drawn per unknown of a conv (positions sampled at random)
@@ -108,11 +108,7 @@ def thin(m, images: np.ndarray, inner: list[int], verbose: bool = True):
         if verbose:
             print(f"  conv {pos + 1}/8: {x_new.shape[1]:>3} -> {len(keep):>3} channels, "
                   f"relative error {err:.4f}", flush=True)
-        state[f"features.{i}.0.weight"] = w_fit
-        state[f"features.{i}.1.weight"] = torch.ones(len(keep))
-        state[f"features.{i}.1.bias"] = b_fit
-        state[f"features.{i}.1.running_mean"] = torch.zeros(len(keep))
-        state[f"features.{i}.1.running_var"] = torch.full((len(keep),), 1 - eps)
+        put_folded(state, i, w_fit, b_fit, eps)
         x_old, x_new = a, torch.relu(z_new)
     thinned.load_state_dict(state)
     return thinned.eval()

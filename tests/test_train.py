@@ -238,3 +238,9 @@ def test_init_starts_from_a_checkpoints_weights(trained, small_real, tmp_path, c
     assert main(_train_args(small_real, tmp_path, "bad", "--epochs", "1", "--model", "fernet_xs",
                             "--init", str(trained / "last.pt"))) != 0
     assert re.search(r"last\.pt: --init holds a fernet_s .*this run trains a fernet_xs", capsys.readouterr().err)
+    # a resumed run cannot start again from other weights: refused, not silently ignored
+    other = tmp_path / "other.pt"
+    shutil.copy(trained / "best.pt", other)
+    assert main(_train_args(small_real, tmp_path, "ft", "--epochs", "2", "--lr", "0", "--resume",
+                            "--init", str(other))) == 2
+    assert "--init" in (err := capsys.readouterr().err) and "resumed run keeps it" in err

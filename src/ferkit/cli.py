@@ -265,7 +265,8 @@ def _add_export(sub):
                    help="refuse when int8 loses more PublicTest accuracy points than this (0.5)")
     q.add_argument("--float-first-conv", action="store_true",
                    help="keep the convolution that reads the pixels (each member's first) in float32: closer to "
-                        "the float32 graph, about the same speed (the shipped default uses it; MODEL_CARD.md)")
+                        "the float32 graph, some speed and memory spent (the shipped default uses it; MODEL_CARD.md, "
+                        "benchmarks/RESULTS.md section 6)")
     p.set_defaults(func=cmd_export)
 
 

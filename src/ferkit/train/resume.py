@@ -10,8 +10,9 @@ from .config import TrainConfig, field_names
 
 # how this invocation runs, not what the run is: always taken from the command at hand
 INVOCATION = {"name", "out_dir", "device", "threads", "progress", "max_steps", "dist_timeout"}
-# a saved run cannot continue with another network or optimizer: its weights/state would not load
-FIXED = {"model", "model_kwargs", "optimizer"}
+# a saved run cannot continue with another network or optimizer (its weights/state would not load), nor start
+# again from other weights (--init only acts when a run begins)
+FIXED = {"model", "model_kwargs", "optimizer", "init"}
 
 
 def _flag(key: str) -> str:
