@@ -134,11 +134,11 @@ def test_int8_refused_past_the_limit_and_previous_file_untouched(fast_ckpt, smal
 
 def test_failed_parity_check_leaves_previous_file(fast_ckpt, small, tmp_path, capsys, monkeypatch):
     """The check runs on a temp file next to the target; a failure never replaces the previous file."""
-    import ferkit.export
+    from ferkit.export import export as export_module
 
     out = tmp_path / "m.onnx"
     out.write_bytes(b"previous model")
-    monkeypatch.setattr(ferkit.export, "PARITY_LIMIT", {"float32": -1.0})  # any difference fails
+    monkeypatch.setattr(export_module, "PARITY_LIMIT", {"float32": -1.0})  # any difference fails
     rc = main(["export", str(fast_ckpt), "--out", str(out), "--parity-data", str(small)])
     err = capsys.readouterr().err
     assert rc == 1 and "not written: the ONNX output differs from torch" in err

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import load_checkpoint, model_from_checkpoint
-from .emotions import EMOTIONS
-from .models.tta import TTA_VIEW_COUNT, Predictor, tta_views
+from ..checkpoint import load_checkpoint, model_from_checkpoint
+from ..emotions import EMOTIONS
+from ..models.tta import TTA_VIEW_COUNT, Predictor, tta_views
 
 # The TTA views read the input's 48x48 size as Python numbers while tracing: constant by the ONNX contract
 # (N x 1 x 48 x 48), so torch's TracerWarnings about it are noise a user cannot act on.
@@ -141,7 +141,7 @@ def export_onnx(
 ) -> dict:
     """Export checkpoints (one, or several as an averaged ensemble) to ONNX and check parity.
 
-    ``quantize="int8"``: int8 arithmetic (static QDQ, per-channel; :mod:`ferkit.quantize`) calibrated on
+    ``quantize="int8"``: int8 arithmetic (static QDQ, per-channel; :mod:`ferkit.export.quantize`) calibrated on
     ``calib_n`` Training images of ``quant_data`` (stratified by class, ``calib_seed``), then compared with
     the float32 graph on its PublicTest split (``quant_check_n`` images, default all); refused with
     :class:`ExportCheckFailed` when the accuracy drop exceeds ``max_drop`` points. ``float_first_conv``: the
@@ -151,7 +151,7 @@ def export_onnx(
     """
     import onnx
 
-    from .data import load_split
+    from ..data import load_split
 
     if half_weights:
         weights = "float16"
@@ -228,7 +228,7 @@ def _parity(pred, tmp: Path, out: Path, weights: str, parity_data, parity_split:
     """torch vs onnxruntime on real images when given, else on random pixels; raises ExportCheckFailed."""
     import onnxruntime as ort
 
-    from .data import load_split
+    from ..data import load_split
 
     if parity_data is not None:
         imgs = load_split(parity_data, parity_split).images[:parity_n]
@@ -255,7 +255,7 @@ def _parity(pred, tmp: Path, out: Path, weights: str, parity_data, parity_split:
 
 def _quantize_checked(src: Path, dst: Path, out: Path, quant_data, calib_n: int, calib_seed: int,
                       check_n: int | None, max_drop: float, log, float_first_conv: bool = False) -> dict:
-    from .data import load_split
+    from ..data import load_split
     from .quantize import compare, first_convs, quantize_int8, stratified_sample
 
     train = load_split(quant_data, "train")
