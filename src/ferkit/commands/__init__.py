@@ -1,15 +1,11 @@
-"""Runtime commands (no torch): each module adds its sub-parsers; BUILDERS lists them for ferkit.cli."""
+"""Every ``ferkit`` command, one module each (train, evaluate, export, data, predict, video, webcam, serve, models)
+and options.py, the shared flags. The doors: may import every room, lazily (in the command) for heavy ones.
 
-from .predict import add_parser as _add_predict
+Each module has ``add_parser(sub)``, which adds its sub-command and sets ``func``; parsing imports no torch.
+BUILDERS lists them in the order ``ferkit --help`` shows them.
+"""
 
-BUILDERS: list = [_add_predict]
-from .video import add_video_parser  # noqa: E402
-from .webcam import add_webcam_parser  # noqa: E402
+from . import data, evaluate, export, models, predict, serve, train, video, webcam
 
-BUILDERS += [add_video_parser, add_webcam_parser]
-from .serve import add_parser as _add_serve  # noqa: E402
-
-BUILDERS += [_add_serve]
-from .models import add_parser as _add_models  # noqa: E402
-
-BUILDERS += [_add_models]
+BUILDERS: list = [train.add_parser, evaluate.add_parser, export.add_parser, data.add_parser, predict.add_parser,
+                  video.add_video_parser, webcam.add_webcam_parser, serve.add_parser, models.add_parser]

@@ -24,6 +24,17 @@ from typing import TextIO
 
 STDOUT = "-"
 JSON_SUFFIXES = (".json", ".jsonl")
+# ferkit.models.tta.TTA_MODES, spelled out so that the CLI starts without importing torch (a test checks it)
+TTA_CHOICES = ["none", "flip", "shift", "scale", "rot", "scale-rot", "scale-rot-wide"]
+
+
+def need_torch(what: str) -> None:
+    """Exit with an install hint when torch is missing (train, export, evaluate of a checkpoint)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        sys.exit(f"ferkit {what} needs torch: pip install 'ferkit[train]' "
+                 "(on a CPU machine install the CPU build of torch first)")
 
 
 def json_dest(value: str) -> str:

@@ -1,0 +1,78 @@
+"""``ferkit data info | audit``: images per class and split, or duplicates, leaks, conflicts and blank images
+(no torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .options import STDOUT, add_json, write_json
+
+
+def add_parser(sub):
+    p = sub.add_parser("data", help="inspect a dataset: counts per split, or a full audit",
+                       description="Inspect a dataset: `ferkit data info PATH` (images per class and split) or "
+                                   "`ferkit data audit PATH` (duplicates, leaks, conflicts, blank images).")
+    dsub = p.add_subparsers(dest="data_cmd", required=True, metavar="{info,audit}",
+                            title="commands", description="ferkit data info PATH | ferkit data audit PATH")
+    i = dsub.add_parser("info", help="images per class and split",
+                        description="Images per class for each split the dataset has.")
+    i.add_argument("path", help="dataset folder (Kaggle layout), fer2013.csv or .npz")
+    i.add_argument("--skip-unknown", action="store_true", help="ignore folders that are not emotion names")
+    i.set_defaults(func=cmd_data_info)
+    a = dsub.add_parser("audit", help="duplicates, train/test leaks, label conflicts, blank images",
+                        description="Exact-duplicate pixels within and across splits (test images leaked into "
+                                    "train), duplicates with conflicting labels, blank images. Counts say their "
+                                    "unit: files, or distinct images (groups of identical pixels).")
+    a.add_argument("path", help="dataset folder (Kaggle layout), fer2013.csv or .npz")
+    a.add_argument("--splits", default="auto", help="comma list, default: train + public + private (or test)")
+    add_json(a, "the audit")
+    a.add_argument("--skip-unknown", action="store_true", help="ignore folders that are not emotion names")
+    a.set_defaults(func=cmd_data_audit)
+
+
+def _auto_splits(path) -> list[str]:
+    """The splits a dataset path has; an error saying what was expected when it has none."""
+    from ..data import DatasetError, has_split
+
+    if not Path(path).exists():
+        raise DatasetError(f"{path}: no such file or folder")
+    found = [s for s in ("train", "test", "public", "private") if has_split(path, s)]
+    if "train" in found and "public" in found and "private" in found:
+        found.remove("test")  # test = public + private: shown as the two official sets
+    if not found:
+        raise DatasetError(f"{path}: no dataset found; expected <root>/train/<emotion>/ and "
+                           "<root>/test/<emotion>/ (or validation/), one split folder <dir>/<emotion>/, "
+                           "a fer2013.csv or a .npz (emotion folders: angry, disgust, fear, happy, neutral, "
+                           "sad, surprise or their aliases)")
+    return found
+
+
+def cmd_data_info(args) -> int:
+    from ..data import load_split
+    from ..emotions import EMOTIONS
+
+    splits = _auto_splits(args.path)
+    print(f"{'split':<10}{'total':>8}" + "".join(f"{e:>10}" for e in EMOTIONS))
+    for s in splits:
+        ds = load_split(args.path, s, skip_unknown=args.skip_unknown)
+        c = ds.counts()
+        print(f"{s:<10}{len(ds):>8}" + "".join(f"{c[e]:>10}" for e in EMOTIONS))
+        if ds.skipped:
+            print(f"  {len(ds.skipped)} unreadable file(s) skipped, e.g. {ds.skipped[0][1]}")
+    return 0
+
+
+def cmd_data_audit(args) -> int:
+    from ..data import load_split
+    from ..data.audit import audit, format_audit
+    from ..outputs import check_outputs
+
+    if args.json not in (None, STDOUT):
+        check_outputs({"--json": args.json}, [args.path])
+    names = _auto_splits(args.path) if args.splits == "auto" else args.splits.split(",")
+    rep = audit({s: load_split(args.path, s, skip_unknown=args.skip_unknown) for s in names})
+    if args.json != STDOUT:
+        print(format_audit(rep))
+    if args.json:
+        write_json(rep, args.json)  # atomic for a file
+    return 0

@@ -1,0 +1,75 @@
+"""``ferkit evaluate``: accuracy, macro-F1, per-class table and confusion PNG of a model on a labelled dataset
+(an ONNX model on onnxruntime, or a training checkpoint with torch)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .options import STDOUT, TTA_CHOICES, add_json, need_torch, write_json
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "evaluate", help="accuracy, macro-F1, per-class table and confusion PNG of a model on a labelled dataset",
+        description="Evaluate a model on a labelled dataset (Kaggle folders, fer2013.csv or .npz): accuracy, "
+                    "macro-F1, per-class precision/recall/F1, NLL/ECE, confusion matrix PNG, report.json. MODEL "
+                    "is a training checkpoint (.pt, needs torch) or an ONNX model: 'default', 'fast' (the "
+                    "shipped ones) or a .onnx file from `ferkit export` (no torch needed; TTA and temperature "
+                    "are inside the graph). The images are used as stored: 48x48 face crops, no detection.")
+    p.add_argument("checkpoint", metavar="MODEL", help="checkpoint .pt, or default | fast | FILE.onnx")
+    p.add_argument("--data", required=True, help="dataset folder (Kaggle layout), fer2013.csv or .npz")
+    p.add_argument("--split", default="auto", choices=["auto", "private", "public", "test", "train", "all"],
+                   help="private | public | test | train; auto = private when the test/ file names carry "
+                        "FER2013's PrivateTest_ prefix, else test (the whole test/ folder)")
+    p.add_argument("--tta", default="none", choices=TTA_CHOICES,
+                   help="test-time views averaged (checkpoints only; an ONNX model has its own in the graph)")
+    p.add_argument("--out", metavar="DIR",
+                   help="report folder (default: eval-<split>-<tta>/ next to a checkpoint, "
+                        "runs/eval-<model>-<split>/ for an ONNX model)")
+    p.add_argument("--batch-size", type=int, default=512, help="images per inference call")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast (checkpoints only)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda (checkpoints only)")
+    p.add_argument("--no-ema", action="store_true",
+                   help="use the raw weights, not the EMA weights (checkpoints only)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="onnxruntime threads, ONNX models only (default: all cores)")
+    p.add_argument("--skip-unknown", action="store_true", help="ignore folders that are not emotion names")
+    add_json(p, "the report")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    from ..data import report_split
+    from ..evaluate_onnx import is_onnx_model
+
+    split = report_split(args.data) if args.split == "auto" else args.split
+    if args.split == "auto":
+        print(f"ferkit evaluate: split {split}", file=sys.stderr)
+    if is_onnx_model(args.checkpoint):
+        from ..evaluate_onnx import evaluate_onnx
+
+        ignored = [o for o, on in (("--tta", args.tta != "none"), ("--amp", args.amp), ("--no-ema", args.no_ema),
+                                   ("--device", args.device != "cpu")) if on]
+        if ignored:
+            raise ValueError(f"{', '.join(ignored)}: not for an ONNX model (its views and temperature are "
+                             "inside the graph; it runs on the CPU with onnxruntime)")
+        out = args.out or Path("runs") / f"eval-{Path(str(args.checkpoint)).stem}-{split}"
+        rep = evaluate_onnx(args.checkpoint, args.data, split, out_dir=out, batch_size=args.batch_size,
+                            threads=args.threads, skip_unknown=args.skip_unknown)
+        what = f"{rep['model']} on {split}"
+    else:
+        need_torch("evaluate (of a .pt checkpoint; 'default', 'fast' and .onnx models need no torch)")
+        from ..evaluate import run_evaluation
+
+        rep = run_evaluation(args.checkpoint, args.data, split, out_dir=args.out, tta=args.tta,
+                             batch_size=args.batch_size, amp=args.amp, use_ema=not args.no_ema,
+                             skip_unknown=args.skip_unknown, device=args.device)
+        what = f"{rep['model']} on {split} (tta {args.tta})"
+    if args.json:
+        write_json({k: v for k, v in rep.items() if k != "text"}, args.json)
+    if args.json != STDOUT:
+        print(f"{what}, {rep['images_per_second']:.0f} images/s")
+        print(rep["text"])
+        print(f"report: {rep['out_dir']}/report.json  confusion matrix: {rep['out_dir']}/confusion.png")
+    return 0
