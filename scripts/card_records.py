@@ -1,5 +1,5 @@
 """Facts the model card is made of: the shipped ONNX files run and counted, and the training records
-(results/*/<run>/config.json, metrics.csv, eval-*/report.json written by scripts/gpu_session.sh)."""
+(results/*/<run>/config.json, metrics.csv, eval-*/report.json written by scripts/explore/gpu_session.sh)."""
 
 from __future__ import annotations
 

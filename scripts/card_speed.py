@@ -158,8 +158,8 @@ def _thin_choice(results: Path, measured: dict) -> str:
 
 def small_nets_section(results: Path, measured: dict) -> list[str]:
     """Networks cheaper than fernet_m (`fast`'s network until fernet_mt replaced it): int8 speed per architecture
-    (benchmarks/bench_arch.py) and what trained ones score (scripts/gpu_session.sh runs, scripts/shrink_fast.py,
-    prune_fast.py and thin_fast.py, scripts/small_nets.py)."""
+    (benchmarks/bench_arch.py) and what trained ones score (scripts/explore/gpu_session.sh runs,
+    scripts/explore/shrink_fast.py, prune_fast.py and scripts/thin_fast.py, scripts/explore/small_nets.py)."""
     from card_records import _run_record
 
     from ferkit.models import describe_model
@@ -190,15 +190,18 @@ def small_nets_section(results: Path, measured: dict) -> list[str]:
             r = _run_record(run)
             rows.append((d, run.name, r, small.get(run.name, {})))
     if rows:
-        L.append("Trained ones. GPU runs: one NVIDIA H200 lent for 15 minutes (`scripts/gpu_session.sh`, 8 or 4 "
+        L.append("Trained ones. GPU runs: one NVIDIA H200 lent for 15 minutes "
+                 "(`scripts/explore/gpu_session.sh`, 8 or 4 "
                  "runs side by side, `configs/default.yaml` with fewer epochs; 'KD 0.5' = distilled from the "
                  "shipped `default`'s probabilities on Training, in-sample). CPU runs start from `fast`'s own "
-                 "weights (fernet_m, the network `fast` shipped until then): `scripts/shrink_fast.py` (fernet_mf: "
-                 "its second 48x48 conv dropped, fine-tuned), `scripts/prune_fast.py` (fernet_mp: 48 -> 32 "
+                 "weights (fernet_m, the network `fast` shipped until then): `scripts/explore/shrink_fast.py` "
+                 "(fernet_mf: "
+                 "its second 48x48 conv dropped, fine-tuned), `scripts/explore/prune_fast.py` (fernet_mp: 48 -> 32 "
                  "channels at 48x48, least-squares refit, fine-tuned) and `scripts/thin_fast.py` (fernet_mt: the "
                  "first conv of each stage thinned to 32-64-192-256 channels, every conv refitted in order by "
                  "least squares, fine-tuned). Float32 columns: evaluation in torch (bf16 autocast) at the end of "
-                 "the run; int8 columns: `scripts/small_nets.py` (each exported as `fast` is). Each selected on "
+                 "the run; int8 columns: `scripts/explore/small_nets.py` (each exported as `fast` is). Each "
+                 "selected on "
                  "PublicTest:\n")
         L.append("| run | network | recipe | epochs | PublicTest (float32) | PrivateTest (float32) | "
                  "PublicTest (int8) | PrivateTest (int8) | int8 faces/s |")

@@ -4,7 +4,7 @@
 
 Every accuracy here is measured now, by onnxruntime on the shipped file, fed PrivateTest/PublicTest
 pixels exactly as the contract says. Training facts (hardware, wall time, seeds, per-member scores)
-come from results/gpu-h100-2026-11-25* (written by scripts/gpu_session.sh), results/cpu-2core-* and
+come from results/gpu-h100-2026-11-25* (written by scripts/explore/gpu_session.sh), results/cpu-2core-* and
 results/ensemble-*.json.
 """
 
@@ -181,7 +181,8 @@ def main() -> None:
                  f"| {fmt_pct(r['private-shift']) if 'private-shift' in r else 'n/a'} |")
     L.append("")
     L.append("Runs were trained side by side (2–8 at once) on one NVIDIA H100 lent for the session, "
-             "with `scripts/gpu_session.sh` (bf16 autocast, channels-last). Per-run logs, `metrics.csv`, configs, "
+             "with `scripts/explore/gpu_session.sh` (bf16 autocast, channels-last). Per-run logs, "
+             "`metrics.csv`, configs, "
              "curves and evaluation reports are in " + ", ".join(f"`{g.relative_to(REPO)}/`" for g in GPU_DIRS)
              + ". Runs stopped at a deadline did not finish their cosine schedule and score lower; the 8-at-once "
              "call was slower per run than planned.\n")
@@ -271,7 +272,7 @@ def main() -> None:
              "`bash scripts/reproduce_default.sh ../shared/fer2013 repro`. To reproduce one member: "
              "`ferkit train --config configs/default.yaml "
              "--data ../shared/fer2013 --seed N --epochs E "
-             "--name fmN` (E and N per the table above; `scripts/gpu_session.sh` ran them), then "
+             "--name fmN` (E and N per the table above; `scripts/explore/gpu_session.sh` ran them), then "
              "`python scripts/tta_bank.py --data ../shared/fer2013 --out bank/ runs/*/best.pt`, "
              "`python scripts/tta_search.py --bank bank/ --json results/tta-search.json` and "
              f"`ferkit export {' '.join(f'runs/{m}/best.pt' for m in chosen)} --out ferkit-default.onnx "

@@ -18,13 +18,14 @@ thinned network is ``fernet_m`` with ``model_kwargs {"inner": [...]}`` (ferkit.m
 registered name (``fernet_mt``: 32,64,192,256, the thinning chosen by the scan; see MODEL_CARD.md).
 
 1. ``fast``'s network back from the float32 file it was exported as (git revision ``--source-rev``; batch norm
-   folded, ferkit.onnx_members), as scripts/prune_fast.py and shrink_fast.py do.
+   folded, ferkit.onnx_members), as scripts/explore/prune_fast.py and shrink_fast.py do (shared helpers:
+   scripts/refit_fast.py).
 2. Walk the convs in order over ``--images`` Training images. Conv A keeps the outputs that conv B relies on
    most (weight norm x activation RMS). Every conv, thinned or not, is refitted by least squares so that, fed
    the thinned network's own features, it reproduces the original network's pre-activations (ThiNet-style,
    sequential: an error made early is corrected by the layers after it, not carried on).
 3. The head is copied. PublicTest accuracy (float32, torch) is printed before and after.
-4. With ``--finetune-epochs N``: batch norm unfolded (shrink_fast.restat_batchnorm), then N epochs of
+4. With ``--finetune-epochs N``: batch norm unfolded (refit_fast.restat_batchnorm), then N epochs of
    ``ferkit train --init`` at a small learning rate, distilled from ``--teacher`` (default: the shipped
    ``default``), selected on PublicTest. The run is ``<out folder>/<out stem>``.
 """
@@ -39,8 +40,18 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prune_fast import add_refit_args, affine, fit_conv, public_accuracy, put_folded, top_channels  # noqa: E402
-from shrink_fast import REPO, restat_batchnorm, source_network, teacher_targets  # noqa: E402
+from refit_fast import (  # noqa: E402
+    REPO,
+    add_refit_args,
+    affine,
+    fit_conv,
+    public_accuracy,
+    put_folded,
+    restat_batchnorm,
+    source_network,
+    teacher_targets,
+    top_channels,
+)
 
 ROWS_PER_UNKNOWN = 60  # least-squares rows drawn per unknown of a conv (positions sampled at random)
 REGISTERED = {"fernet_mt": [32, 64, 192, 256]}  # thinnings with a name of their own in the model registry

@@ -122,7 +122,7 @@ def fernet_mf(num_classes: int = 7, **kw) -> nn.Module:
 
 @register_model
 def fernet_mp(num_classes: int = 7, **kw) -> nn.Module:
-    """fernet_m with 32 channels (not 48) at full 48x48 resolution: `fast` pruned (scripts/prune_fast.py)."""
+    """fernet_m with 32 channels (not 48) at full 48x48 resolution: `fast` pruned (scripts/explore/prune_fast.py)."""
     return VGGNet((32, 96, 192, 384), 2, num_classes, **kw)
 
 

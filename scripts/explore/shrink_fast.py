@@ -1,6 +1,6 @@
 """Shrink the shipped `fast` network (fernet_m) into fernet_mf, on a CPU, by fine-tuning.
 
-    python scripts/shrink_fast.py --data ../shared/fer2013 --out runs/shrink [--epochs 8] [--resume]
+    python scripts/explore/shrink_fast.py --data ../shared/fer2013 --out runs/shrink [--epochs 8] [--resume]
     # as run for the model card: --teacher teacher.onnx, the int8 default of git revision 5546f3b
     # (git show 5546f3b:src/ferkit/weights/ferkit-default.onnx > teacher.onnx)
 
@@ -21,64 +21,16 @@ layer it drops is the costliest one of the int8 graph (benchmarks/bench_classify
 from __future__ import annotations
 
 import argparse
-import hashlib
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-SOURCE_REV = "5117c1d"  # last commit whose shipped files compute in float32
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/, for refit_fast
+from refit_fast import REPO, SOURCE_REV, restat_batchnorm, source_network, teacher_targets  # noqa: E402
 
 # fernet_m features index -> fernet_mf features index (fernet_m's index 2, the second 48x48 conv, is dropped)
 LAYER_MAP = {1: 1, 3: 2, 4: 3, 5: 4, 6: 5, 7: 6, 8: 7, 9: 8, 10: 9, 11: 10, 12: 11}
-
-
-def source_network(rev: str, work: Path):
-    from ferkit.onnx_members import load_members
-
-    src = work / "float-fast.onnx"
-    src.write_bytes(subprocess.run(["git", "show", f"{rev}:src/ferkit/weights/ferkit-fast.onnx"], cwd=REPO,
-                                   check=True, capture_output=True).stdout)
-    members, _ = load_members(src)
-    return members[0]
-
-
-def restat_batchnorm(model, images: np.ndarray, batch: int = 256) -> None:
-    """Unfold batch norm: measure each BN input's per-channel mean/var over ``images`` (eval mode, so the
-    function is the folded one) and set the layer so that train mode (batch statistics) and eval mode
-    (running statistics) both compute what it computed before."""
-    import torch
-
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    sums = {id(m): [0.0, 0.0, 0] for m in bns}
-
-    def hook(m, inp, _out):
-        x = inp[0].double()
-        s = sums[id(m)]
-        s[0] = s[0] + x.sum((0, 2, 3))
-        s[1] = s[1] + (x * x).sum((0, 2, 3))
-        s[2] += x.numel() // x.shape[1]
-
-    handles = [m.register_forward_hook(hook) for m in bns]
-    model.eval()
-    with torch.inference_mode():
-        for i in range(0, len(images), batch):
-            model(torch.from_numpy(images[i:i + batch, None].astype(np.float32)))
-    for h in handles:
-        h.remove()
-    with torch.no_grad():
-        for m in bns:
-            s0, s1, n = sums[id(m)]
-            mean = s0 / n
-            var = (s1 / n - mean * mean).clamp_min(0)
-            scale = m.weight.double() / (m.running_var.double() + m.eps).sqrt()  # y = scale * x + shift
-            shift = m.bias.double() - scale * m.running_mean.double()
-            m.running_mean.copy_(mean.float())
-            m.running_var.copy_(var.float())
-            m.weight.copy_((scale * (var + m.eps).sqrt()).float())
-            m.bias.copy_((shift + scale * mean).float())
 
 
 def shrink_state(m_state: dict) -> dict:
@@ -90,28 +42,6 @@ def shrink_state(m_state: dict) -> dict:
                 continue
             k = f"features.{LAYER_MAP[int(idx)]}.{rest}"
         out[k] = v
-    return out
-
-
-def teacher_targets(teacher: Path, data: str, out: Path) -> Path:
-    import onnxruntime as ort
-
-    from ferkit.data import load_split
-    from ferkit.data.softlabels import image_keys, save_soft_labels
-    from ferkit.session import session_options
-
-    sha = hashlib.sha256(teacher.read_bytes()).hexdigest()
-    if out.exists():
-        with np.load(out) as z:
-            if sha in str(z["meta"]):
-                return out
-    train = load_split(data, "train")
-    s = ort.InferenceSession(str(teacher), session_options(), providers=["CPUExecutionProvider"])
-    probs = np.concatenate([s.run(["probs"], {"pixels": train.images[i:i + 256, None].astype(np.float32)})[0]
-                            for i in range(0, len(train), 256)])
-    print(f"teacher {teacher.name}: Training accuracy {(probs.argmax(1) == train.labels).mean():.4f}, "
-          f"mean top probability {probs.max(1).mean():.3f}", flush=True)
-    save_soft_labels(out, image_keys(train.images), probs, teacher=f"{teacher.name} sha256 {sha}")
     return out
 
 

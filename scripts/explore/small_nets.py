@@ -1,11 +1,11 @@
 """int8 accuracy of trained networks smaller than `fast` (the candidates for a faster `fast`), as `fast` would
 ship them: one network, no views, `ferkit export --quantize int8` (same calibration as the shipped files).
 
-    python scripts/small_nets.py --data ../shared/fer2013 --json results/small-nets.json runs/*/best-slim.pt
+    python scripts/explore/small_nets.py --data ../shared/fer2013 --json results/small-nets.json runs/*/best-slim.pt
     # and the reference: fast's old network (fernet_m) read back from its float file (scripts/quantize_shipped.py
     # --work W: W/members/fast/best.pt), and today's fast (runs/thin/fernet_mt/best.pt, scripts/thin_fast.py)
 
-The checkpoints come from scripts/gpu_session.sh (their configs, logs and float evaluations are kept in
+The checkpoints come from scripts/explore/gpu_session.sh (their configs, logs and float evaluations are kept in
 results/gpu-h200-2026-11-26-s*/; the checkpoints themselves are not committed). For each: the export's own
 float32-vs-int8 check on PublicTest, then the int8 file on PrivateTest. Reported, not used to choose.
 """

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run on the lent GPU machine (device tool), from the repo root:
-#   bash scripts/gpu_session.sh DEADLINE_SECONDS JOB [JOB ...]
-# Unpacks .devdata/fer2013-jpeg.npz, trains the jobs side by side (scripts/gpu_jobs.py), evaluates each
+#   bash scripts/explore/gpu_session.sh DEADLINE_SECONDS JOB [JOB ...]
+# Unpacks .devdata/fer2013-jpeg.npz, trains the jobs side by side (scripts/explore/gpu_jobs.py), evaluates each
 # best.pt on PublicTest and PrivateTest (no TTA, flip, shift), and writes slim checkpoints, logs and
 # metrics as a split tarball into $OUT. Slim checkpoints come back in float16 (the return is capped at 64 MB).
 # Env: SOFT=FILE checks that every training image has a target in that soft-label file before the KD jobs
@@ -11,7 +11,7 @@
 set -u
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 deadline=$1; shift  # seconds after which every run is stopped cleanly (0 = none)
-python3 scripts/devdata.py unpack .devdata/fer2013-jpeg.npz /tmp/fer2013.npz
+python3 scripts/explore/devdata.py unpack .devdata/fer2013-jpeg.npz /tmp/fer2013.npz
 if [ -n "${SOFT:-}" ]; then  # the KD jobs need every training image's key in the soft-label file
 python3 - "$SOFT" <<'PY' || exit 1
 import sys, numpy as np
@@ -21,7 +21,7 @@ with np.load("/tmp/fer2013.npz") as z:
 PY
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-python3 scripts/gpu_jobs.py --data /tmp/fer2013.npz --out runs --deadline "$deadline" "$@"
+python3 scripts/explore/gpu_jobs.py --data /tmp/fer2013.npz --out runs --deadline "$deadline" "$@"
 python3 - <<'PY'
 import glob, json, os, torch
 TTAS = os.environ.get("TTAS", "none flip shift").split()

@@ -1,7 +1,7 @@
 """Pack FER2013 into one file small enough to travel to a lent GPU machine, and unpack it there.
 
-    python scripts/devdata.py pack ../shared/fer2013 .devdata/fer2013-jpeg.npz   # JPEG bytes, ~57 MB
-    python scripts/devdata.py unpack .devdata/fer2013-jpeg.npz /tmp/fer2013.npz  # decoded arrays
+    python scripts/explore/devdata.py pack ../shared/fer2013 .devdata/fer2013-jpeg.npz   # JPEG bytes, ~57 MB
+    python scripts/explore/devdata.py unpack .devdata/fer2013-jpeg.npz /tmp/fer2013.npz  # decoded arrays
 
 The unpacked .npz holds train/public/private _images (N,48,48 uint8) and _labels, which
 `ferkit.data.load_split` reads directly (`--data /tmp/fer2013.npz`). Decoding uses the same Pillow path

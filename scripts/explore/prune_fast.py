@@ -1,9 +1,9 @@
 """Prune the shipped `fast` network (fernet_m) into fernet_mp: 32 channels instead of 48 at full resolution.
 
-    python scripts/prune_fast.py --data ../shared/fer2013 --out runs/prune/init.pt [--keep 32]
+    python scripts/explore/prune_fast.py --data ../shared/fer2013 --out runs/prune/init.pt [--keep 32]
     # as run for the model card (teacher: the int8 default shipped before the calibration fix)
     git show 5546f3b:src/ferkit/weights/ferkit-default.onnx > teacher.onnx
-    python scripts/prune_fast.py --data ../shared/fer2013 --out runs/prune/init.pt --finetune-epochs 3 \
+    python scripts/explore/prune_fast.py --data ../shared/fer2013 --out runs/prune/init.pt --finetune-epochs 3 \
         --teacher teacher.onnx
 
 The two convolutions at 48x48 are the costliest of the int8 graph (benchmarks/bench_classify.py --profile);
@@ -18,7 +18,7 @@ squares on Training images (ThiNet-style reconstruction), then optionally fine-t
    pruned and pooled features, to reproduce its original pre-activation outputs.
 4. Every later layer is copied. The result is a ferkit checkpoint of fernet_mp (``--out``), ready for
    `ferkit export`. PublicTest accuracy before and after is printed (float32, torch).
-5. With ``--finetune-epochs N``: batch norm unfolded (scripts/shrink_fast.py), then N epochs of
+5. With ``--finetune-epochs N``: batch norm unfolded (scripts/refit_fast.py), then N epochs of
    `ferkit train --init` at a small learning rate, distilled from the shipped `default` (as shrink_fast.py),
    selected on PublicTest; the run is ``<out folder>/fernet_mp``.
 """
@@ -31,69 +31,19 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from shrink_fast import REPO, SOURCE_REV, restat_batchnorm, source_network, teacher_targets  # noqa: E402
-
-
-def affine(seq):
-    """(conv weight, scale, shift) of a Conv-BN(-ReLU) block: y = scale * conv(x) + shift, per channel."""
-    conv, bn = seq[0], seq[1]
-    scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach()
-    return conv.weight.detach(), scale, (bn.bias - bn.running_mean * scale).detach()
-
-
-def fit_conv(x, target, ridge: float = 1e-3, share: float = 0.25, chunk: int = 100, seed: int = 0):
-    """Least-squares 3x3 conv (padding 1) + bias from inputs ``x`` (N, C, H, W) to ``target`` (N, K, H, W),
-    over a random ``share`` of the positions (normal equations accumulated chunk by chunk: memory stays small)."""
-    import torch
-    import torch.nn.functional as F
-
-    g = torch.Generator().manual_seed(seed)
-    d, k = x.shape[1] * 9 + 1, target.shape[1]
-    xtx, xty = torch.zeros(d, d, dtype=torch.float64), torch.zeros(d, k, dtype=torch.float64)
-    for i in range(0, len(x), chunk):
-        cols = F.unfold(x[i:i + chunk], 3, padding=1).permute(0, 2, 1).reshape(-1, d - 1)
-        ys = target[i:i + chunk].flatten(2).permute(0, 2, 1).reshape(-1, k)
-        pick = torch.rand(len(cols), generator=g) < share
-        xs = torch.cat([cols[pick], torch.ones(int(pick.sum()), 1)], 1).double()
-        xtx += xs.T @ xs
-        xty += xs.T @ ys[pick].double()
-    xtx += ridge * xtx.diagonal().mean() * torch.eye(d, dtype=xtx.dtype)
-    sol = torch.linalg.solve(xtx, xty)  # (d, K)
-    return sol[:-1].T.reshape(k, x.shape[1], 3, 3).float().contiguous(), sol[-1].float()
-
-
-def public_accuracy(model, data: str) -> float:
-    import torch
-
-    from ferkit.data import load_split
-
-    pub = load_split(data, "public")
-    model.eval()
-    with torch.inference_mode():
-        pred = np.concatenate([model(torch.from_numpy(pub.images[i:i + 512, None].astype(np.float32))).argmax(1)
-                               for i in range(0, len(pub), 512)])
-    return float((pred == pub.labels).mean())
-
-
-def put_folded(state: dict, i: int, w, bias, eps: float) -> None:
-    """Write conv ``features.i`` into ``state`` in the folded form: its weight, and an identity batch norm
-    that carries the bias (running_var = 1 - eps, so BN divides by exactly 1)."""
-    import torch
-
-    state[f"features.{i}.0.weight"] = w
-    state[f"features.{i}.1.weight"] = torch.ones(len(bias))
-    state[f"features.{i}.1.bias"] = bias
-    state[f"features.{i}.1.running_mean"] = torch.zeros(len(bias))
-    state[f"features.{i}.1.running_var"] = torch.full((len(bias),), 1 - eps)
-
-
-def top_channels(acts, scale, w_next, keep: int):
-    """Indices (sorted) of the ``keep`` input channels of the next conv with the largest weight norm x RMS."""
-    import torch
-
-    score = (scale[:, None, None, None] * w_next).pow(2).sum((0, 2, 3)).sqrt() * acts.pow(2).mean((0, 2, 3)).sqrt()
-    return torch.argsort(score, descending=True)[:keep].sort()[0]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/, for refit_fast
+from refit_fast import (  # noqa: E402
+    REPO,
+    add_refit_args,
+    affine,
+    fit_conv,
+    public_accuracy,
+    put_folded,
+    restat_batchnorm,
+    source_network,
+    teacher_targets,
+    top_channels,
+)
 
 
 def prune(m, images: np.ndarray, keep: int):
@@ -130,18 +80,6 @@ def prune(m, images: np.ndarray, keep: int):
     put_folded(state, 4, w3n, b3n, eps)
     mp.load_state_dict(state)
     return mp.eval()
-
-
-def add_refit_args(ap, out: str, images: int) -> None:
-    """The options shared by the scripts that rebuild `fast`'s network from its weights (prune, thin)."""
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--out", default=out)
-    ap.add_argument("--source-rev", default=SOURCE_REV)
-    ap.add_argument("--images", type=int, default=images, help="Training images the refits see")
-    ap.add_argument("--finetune-epochs", type=int, default=0)
-    ap.add_argument("--lr", default="0.002")
-    ap.add_argument("--kd-alpha", default="0.5")
-    ap.add_argument("--teacher", help="ONNX teacher for distillation (default: the shipped default)")
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
-"""Train several runs side by side on one GPU (used on the lent H100; see scripts/gpu_session.sh).
+"""Train several runs side by side on one GPU (used on the lent H100; see scripts/explore/gpu_session.sh).
 
-    python scripts/gpu_jobs.py --data /tmp/fer2013.npz --out runs --deadline 470 \
+    python scripts/explore/gpu_jobs.py --data /tmp/fer2013.npz --out runs --deadline 470 \
         seed:configs/seed.yaml fm0:configs/default.yaml:model=fernet_m,seed=0,epochs=80 ...
 
 Each job is NAME:CONFIG[:key=value,...] (values 'true'/'false' become --flag/--no-flag). All jobs start
