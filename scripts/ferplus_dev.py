@@ -1,0 +1,260 @@
+"""Issue 22 development table: FER+ candidates scored on the development data only.
+
+    python scripts/ferplus_dev.py prepare --data ../shared/fer2013 --votes ../shared/ferplus/ferplus_votes.csv \
+        --photos ../shared/webphotos-dev --out runs/ferplus/dev.npz
+    python scripts/ferplus_dev.py targets --data ../shared/fer2013 --votes ... --out runs/ferplus/votes.npz
+    python scripts/ferplus_dev.py bank runs/ft/*/best.pt --dev runs/ferplus/dev.npz --tta scale --out-dir runs/ferplus/bank
+    python scripts/ferplus_dev.py bank-onnx default fast --dev runs/ferplus/dev.npz --out-dir runs/ferplus/bank
+    python scripts/ferplus_dev.py table --dev runs/ferplus/dev.npz --bank runs/ferplus/bank \
+        --candidate shipped-default=default --candidate v2=m0+m1+m2 ... [--json results/ferplus-dev.json]
+
+``prepare`` stores PublicTest (pixels, FER2013 label, FER+ votes) and, for every photo of the photo folder, the
+48x48 crop of its largest face as ``ferkit predict`` makes it (CenterFace, shipped crop settings, aligned), so
+candidates are compared on the same crops without detecting again (a photo without a face counts as wrong).
+``targets`` writes the vote distributions of the Training images as a soft-label file for
+``ferkit train --soft-labels F --kd-alpha A`` (FER+ rules: votes of 1 dropped, contempt dropped; an image whose
+votes are mostly unknown/NF, or that FER+ left unmatched, keeps its original one-hot label as its target).
+``bank`` stores each checkpoint's probabilities (its TTA views averaged) on those images; ``table`` averages the
+banks of each candidate's members and prints FER2013 PublicTest, FER+ PublicTest majority (7 classes) and the
+photo accuracy / per-class recall. PrivateTest is never read here.
+
+The end-to-end figure that the selection rule uses comes from ``benchmarks/bench_e2e.py`` on the exported file;
+the photo column here is the same path on cached crops, for screening.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.emotions import EMOTIONS
+
+# FER+ vote columns, and where each of the 7 emotions sits among them
+FERPLUS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
+TO_FERPLUS = [FERPLUS.index(n) for n in ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise")]
+
+
+def read_votes(path: str) -> dict[str, tuple[np.ndarray, str]]:
+    out = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            out[row["file"]] = (np.array([int(row[c]) for c in FERPLUS], np.int64), row["status"])
+    return out
+
+
+def majority(votes: np.ndarray) -> np.ndarray:
+    """FER+ majority label in ferkit's 7 classes, -1 where there is none (or it is contempt/unknown/NF)."""
+    v = np.where(votes <= 1, 0, votes)
+    tot = v.sum(1)
+    win = v.argmax(1)
+    ok = (v.max(1) * 2 > tot) & (tot > 0)
+    out = np.full(len(v), -1)
+    for k, j in enumerate(TO_FERPLUS):
+        out[ok & (win == j)] = k
+    return out
+
+
+def distribution(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 7) vote distribution after the outlier rule, and a mask of images that have one (mostly a face)."""
+    v = np.where(votes <= 1, 0, votes).astype(np.float64)
+    emo = v[:, TO_FERPLUS]
+    ok = (emo.sum(1) > 0) & (v[:, 8:].sum(1) * 2 < v.sum(1))
+    d = emo / np.maximum(emo.sum(1, keepdims=True), 1)
+    return d.astype(np.float32), ok
+
+
+def load_votes_for(split, votes_csv: str) -> np.ndarray:
+    table = read_votes(votes_csv)
+    out = np.zeros((len(split), len(FERPLUS)), np.int64)
+    for i, s in enumerate(split.sources):
+        v, status = table.get(s, (None, "missing"))
+        if v is not None and not status.startswith("unmatched"):
+            out[i] = v
+    return out
+
+
+def cmd_prepare(a) -> int:
+    from ferkit.data import load_split
+    from ferkit.images import ImageError, list_images, read_image
+    from ferkit.recognizer import Recognizer
+
+    pub = load_split(a.data, "public")
+    votes = load_votes_for(pub, a.votes)
+    rec = Recognizer(model="fast", detector="centerface")
+    crops, ys, files = [], [], []
+    for k, emo in enumerate(EMOTIONS):
+        d = Path(a.photos) / emo
+        if not d.is_dir():
+            continue
+        found, _ = list_images([str(d)])
+        for f in found:
+            files.append(str(f))
+            ys.append(k)
+            try:
+                dets, cr, _ = rec.locate(read_image(f))
+            except ImageError as e:
+                print(f"skipped {e}", file=sys.stderr)
+                dets = []
+            if not dets:
+                crops.append(np.zeros((48, 48), np.uint8))  # no face: photo_y holds -1 - label
+                ys[-1] = -1 - k
+                continue
+            big = int(np.argmax([d.box[2] * d.box[3] for d in dets]))
+            crops.append(cr[big])
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(a.out, pub_x=pub.images, pub_y=pub.labels, pub_votes=votes,
+                        photo_x=np.stack(crops).astype(np.uint8), photo_y=np.array(ys), photo_files=np.array(files))
+    print(f"{a.out}: PublicTest {len(pub)} images, {int((majority(votes) >= 0).sum())} with a FER+ majority; "
+          f"photos {len(files)}, {int((np.array(ys) < 0).sum())} without a face")
+    return 0
+
+
+def cmd_targets(a) -> int:
+    from ferkit.data import load_split
+    from ferkit.data.softlabels import image_keys, save_soft_labels
+
+    tr = load_split(a.data, "train")
+    votes = load_votes_for(tr, a.votes)
+    dist, ok = distribution(votes)
+    onehot = np.eye(len(EMOTIONS), dtype=np.float32)[tr.labels]
+    target = np.where(ok[:, None], dist, onehot)
+    save_soft_labels(a.out, image_keys(tr.images), target, source="FER+ votes (scripts/ferplus_dev.py targets)",
+                     fallback_original=int((~ok).sum()))
+    agree = float((dist.argmax(1)[ok] == tr.labels[ok]).mean())
+    print(f"{a.out}: {len(tr)} Training images, {int(ok.sum())} with a vote target, {int((~ok).sum())} keep their "
+          f"original label; vote argmax = original label on {agree:.1%}")
+    return 0
+
+
+def _member_probs(model, x: np.ndarray, tta: str, batch: int = 256) -> np.ndarray:
+    import torch
+
+    from ferkit.models.tta import Predictor
+
+    pred = Predictor([model], tta, 1.0).eval()
+    out = []
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=True):
+        for i in range(0, len(x), batch):
+            xb = torch.from_numpy(x[i:i + batch, None].astype(np.float32)).contiguous(memory_format=torch.channels_last)
+            out.append(pred(xb).float().numpy())
+    return np.concatenate(out)
+
+
+def cmd_bank(a) -> int:
+    import torch
+
+    from ferkit.checkpoint import load_checkpoint, model_from_checkpoint
+
+    torch.set_num_threads(a.threads)
+    dev = np.load(a.dev)
+    for ck in a.checkpoints:
+        name = a.name or Path(ck).parent.name
+        out = Path(a.out_dir) / f"{name}.npz"
+        if out.exists() and not a.force:
+            print(f"{out}: exists")
+            continue
+        model = model_from_checkpoint(load_checkpoint(ck)).eval().to(memory_format=torch.channels_last)
+        pub = _member_probs(model, dev["pub_x"], a.tta)
+        photo = _member_probs(model, dev["photo_x"], a.tta)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(out, pub=pub, photo=photo, tta=a.tta, source=str(ck))
+        print(f"{out}: {ck} ({a.tta})")
+    return 0
+
+
+def cmd_bank_onnx(a) -> int:
+    from ferkit.recognizer import Recognizer
+
+    dev = np.load(a.dev)
+    for m in a.models:
+        rec = Recognizer(model=m, detector="centerface")
+        name = a.name or f"onnx-{Path(m).stem}"
+        out = Path(a.out_dir) / f"{name}.npz"
+        np.savez(out, pub=rec.predict_arrays(dev["pub_x"]), photo=rec.predict_arrays(dev["photo_x"]), source=m)
+        print(f"{out}: {m}")
+    return 0
+
+
+def scores(probs_pub, probs_photo, dev) -> dict:
+    y, maj = dev["pub_y"], majority(dev["pub_votes"])
+    pp = probs_pub.argmax(1)
+    keep = maj >= 0
+    dist, ok = distribution(dev["pub_votes"])
+    ce = float(-(dist[ok] * np.log(np.clip(probs_pub[ok], 1e-7, 1))).sum(1).mean())
+    py = dev["photo_y"]
+    ph = np.where(py >= 0, probs_photo.argmax(1), -9)
+    truth = np.where(py >= 0, py, -1 - py)
+    rec = {EMOTIONS[c]: float((ph[truth == c] == c).mean()) for c in np.unique(truth)}
+    return {"fer2013_public": float((pp == y).mean()), "ferplus_public": float((pp[keep] == maj[keep]).mean()),
+            "ferplus_public_n": int(keep.sum()), "vote_ce_public": ce, "photos": float((ph == truth).mean()),
+            "photos_n": int(len(truth)), "photo_recall": rec}
+
+
+def cmd_table(a) -> int:
+    dev = np.load(a.dev)
+    rows = {}
+    for spec in a.candidate:
+        name, members = spec.split("=", 1)
+        banks = [np.load(Path(a.bank) / f"{m}.npz") for m in members.split("+")]
+        pub = np.mean([b["pub"] for b in banks], 0)
+        photo = np.mean([b["photo"] for b in banks], 0)
+        rows[name] = {"members": members.split("+"), **scores(pub, photo, dev)}
+    print("| candidate | FER2013 PublicTest | FER+ PublicTest majority | vote CE | photos (cached crops) | "
+          + " | ".join(f"{e} recall" for e in next(iter(rows.values()))["photo_recall"]) + " |")
+    print("|---|---:|---:|---:|---:|" + "---:|" * len(next(iter(rows.values()))["photo_recall"]))
+    for n, r in rows.items():
+        print(f"| {n} | {r['fer2013_public']:.2%} | {r['ferplus_public']:.2%} | {r['vote_ce_public']:.3f} | "
+              f"{r['photos']:.2%} | " + " | ".join(f"{v:.1%}" for v in r["photo_recall"].values()) + " |")
+    if a.json:
+        old = json.loads(Path(a.json).read_text()) if Path(a.json).exists() else {}
+        old.update(rows)
+        Path(a.json).write_text(json.dumps(old, indent=1) + "\n")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("prepare")
+    p.add_argument("--data", required=True)
+    p.add_argument("--votes", required=True)
+    p.add_argument("--photos", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_prepare)
+    p = sub.add_parser("targets")
+    p.add_argument("--data", required=True)
+    p.add_argument("--votes", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_targets)
+    p = sub.add_parser("bank")
+    p.add_argument("checkpoints", nargs="+")
+    p.add_argument("--dev", required=True)
+    p.add_argument("--tta", default="scale")
+    p.add_argument("--name", help="bank name (default: the checkpoint's folder name); one checkpoint only")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_bank)
+    p = sub.add_parser("bank-onnx")
+    p.add_argument("models", nargs="+")
+    p.add_argument("--dev", required=True)
+    p.add_argument("--name")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_bank_onnx)
+    p = sub.add_parser("table")
+    p.add_argument("--dev", required=True)
+    p.add_argument("--bank", required=True)
+    p.add_argument("--candidate", action="append", required=True, help="NAME=bank1+bank2+...")
+    p.add_argument("--json")
+    p.set_defaults(func=cmd_table)
+    a = ap.parse_args()
+    return a.func(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
