@@ -39,7 +39,7 @@ def test_cli_reference_is_up_to_date():
 def test_docs_links_resolve():
     import re
 
-    for page in ("README.md", "docs/cli.md", "docs/python-api.md"):
+    for page in ("README.md", "docs/cli.md", "docs/python-api.md", "docs/training.md", "scripts/explore/README.md"):
         text = (REPO / page).read_text()
         for target in re.findall(r"\]\(([^)#]+)\)", text):
             if "://" not in target:

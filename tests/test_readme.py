@@ -1,7 +1,9 @@
-"""The README's command blocks run, as written, on small real inputs (issue 15: docs that agree).
+"""The README's command blocks run, as written, on small real inputs (issue 15: docs that agree); so do those of
+docs/training.md, the model builder's guide (issue 21).
 
-Every ```bash block in README.md is preceded by a marker: ``<!-- readme-test: run -->`` (this test runs each
-command of the block in a scratch folder and checks it succeeds and writes what it names) or
+Every ```bash block in README.md and docs/training.md is preceded by a marker: ``<!-- readme-test: run -->``
+(this test runs the commands of the block in order, in a scratch folder, and checks that each succeeds and
+writes what it names; a command may use what an earlier one of its block wrote) or
 ``<!-- readme-test: skip (reason) -->``. A block without a marker fails the test, so a new block is
 classified when it is written. Placeholder inputs (photo.jpg, face48.jpg, photos/, shots/*.png, crops/, clip.mp4) are
 real photos and FER2013 faces; ``../shared/fer2013`` is a small copy of real FER2013 images.
@@ -24,11 +26,12 @@ ASSETS = REPO / "tests" / "assets"
 MARKER = re.compile(r"<!--\s*readme-test:\s*(run|skip)\b\s*(.*?)\s*-->")
 SETUP = ("python3 -m venv", ". .venv/bin/activate", "pip install", "bash scripts/install-dev.sh")
 OUTPUT_FLAGS = ("--out", "--annotate", "--csv", "--json", "--plot")
+DOCS = ("README.md", "docs/training.md")
 
 
-def readme_blocks() -> list[tuple[str, str, list[str]]]:
-    """[(mode, reason, commands)] for every bash block, commands joined across backslash continuations."""
-    lines = (REPO / "README.md").read_text().splitlines()
+def readme_blocks(doc: str = "README.md") -> list[tuple[str, str, list[str]]]:
+    """[(mode, reason, commands)] for every bash block of ``doc``, commands joined across backslash continuations."""
+    lines = (REPO / doc).read_text().splitlines()
     blocks, i, marker = [], 0, None
     while i < len(lines):
         line = lines[i]
@@ -52,13 +55,14 @@ def readme_blocks() -> list[tuple[str, str, list[str]]]:
     return blocks
 
 
-def test_every_bash_block_is_classified():
-    blocks = readme_blocks()
-    assert len(blocks) >= 5
+@pytest.mark.parametrize("doc, least, least_run", [("README.md", 5, 4), ("docs/training.md", 5, 1)])
+def test_every_bash_block_is_classified(doc, least, least_run):
+    blocks = readme_blocks(doc)
+    assert len(blocks) >= least
     for mode, reason, cmds in blocks:
-        assert mode in ("run", "skip"), f"README block without a readme-test marker: {cmds[:1]}"
-        assert mode == "run" or reason, f"a skipped README block must say why: {cmds[:1]}"
-    assert sum(m == "run" for m, _r, _c in blocks) >= 4
+        assert mode in ("run", "skip"), f"{doc} block without a readme-test marker: {cmds[:1]}"
+        assert mode == "run" or reason, f"a skipped {doc} block must say why: {cmds[:1]}"
+    assert sum(m == "run" for m, _r, _c in blocks) >= least_run
 
 
 @pytest.fixture(scope="module")
@@ -116,20 +120,22 @@ def _outputs(cmd: str) -> list[str]:
             if w in OUTPUT_FLAGS and not words[i + 1].startswith("-")]
 
 
-RUN = [c for mode, _r, cmds in readme_blocks() if mode == "run" for c in cmds if _runnable(c)]
+RUN = [(doc, [c for c in cmds if _runnable(c)])
+       for doc in DOCS for mode, _r, cmds in readme_blocks(doc) if mode == "run"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cmd", RUN, ids=[c[:60] for c in RUN])
-def test_readme_command_runs(cmd, scratch):
+@pytest.mark.parametrize("doc, cmds", RUN, ids=[f"{doc}:{cmds[0][:50]}" for doc, cmds in RUN])
+def test_readme_block_runs(doc, cmds, scratch):
     env = dict(os.environ, PATH=f"{scratch.parent / 'bin'}{os.pathsep}{os.environ['PATH']}",
                PYTHONPATH=str(REPO / "src"), COLUMNS="120")
-    run = _runnable(cmd)
-    r = subprocess.run(["bash", "-c", run], cwd=scratch, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, f"{run}\nstdout:\n{r.stdout[-2000:]}\nstderr:\n{r.stderr[-3000:]}"
-    outputs = _outputs(run)
-    assert r.stdout.strip() or outputs, f"{run}: printed nothing and wrote nothing"
-    for out in outputs:
-        path = scratch / out
-        assert path.exists() and (path.is_file() and path.stat().st_size > 0 or path.is_dir() and any(
-            path.iterdir())), f"{run}: {out} not written"
+    for cmd in cmds:
+        run = _runnable(cmd)
+        r = subprocess.run(["bash", "-c", run], cwd=scratch, env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, f"{doc}: {run}\nstdout:\n{r.stdout[-2000:]}\nstderr:\n{r.stderr[-3000:]}"
+        outputs = _outputs(run)
+        assert r.stdout.strip() or outputs, f"{doc}: {run}: printed nothing and wrote nothing"
+        for out in outputs:
+            path = scratch / out
+            assert path.exists() and (path.is_file() and path.stat().st_size > 0 or path.is_dir() and any(
+                path.iterdir())), f"{doc}: {run}: {out} not written"

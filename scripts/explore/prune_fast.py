@@ -32,18 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/, for refit_fast
-from refit_fast import (  # noqa: E402
-    REPO,
-    add_refit_args,
-    affine,
-    fit_conv,
-    public_accuracy,
-    put_folded,
-    restat_batchnorm,
-    source_network,
-    teacher_targets,
-    top_channels,
-)
+import refit_fast as rf  # noqa: E402
 
 
 def prune(m, images: np.ndarray, keep: int):
@@ -53,7 +42,7 @@ def prune(m, images: np.ndarray, keep: int):
     from ferkit.models import create_model
 
     f = m.features  # 0 Normalize, 1 conv1, 2 conv2, 3 pool, 4 conv3 (24x24), ...
-    (w1, s1, b1), (w2, s2, b2), (w3, s3, b3) = affine(f[1]), affine(f[2]), affine(f[4])
+    (w1, s1, b1), (w2, s2, b2), (w3, s3, b3) = rf.affine(f[1]), rf.affine(f[2]), rf.affine(f[4])
     x = torch.from_numpy(images[:, None].astype(np.float32))
     with torch.inference_mode():
         n0 = f[0](x)
@@ -61,12 +50,12 @@ def prune(m, images: np.ndarray, keep: int):
         z2 = s2[:, None, None] * F.conv2d(a1, w2, padding=1) + b2[:, None, None]
         p2 = F.max_pool2d(torch.relu(z2), 2)
         z3 = s3[:, None, None] * F.conv2d(p2, w3, padding=1) + b3[:, None, None]
-        k1 = top_channels(a1, s2, w2, keep)  # conv 1's outputs that conv 2 relies on most
-        k2 = top_channels(p2, s3, w3, keep)  # conv 2's (pooled) outputs that the 24x24 conv relies on most
-    w2n, b2n = fit_conv(a1[:, k1], z2[:, k2])
+        k1 = rf.top_channels(a1, s2, w2, keep)  # conv 1's outputs that conv 2 relies on most
+        k2 = rf.top_channels(p2, s3, w3, keep)  # conv 2's (pooled) outputs that the 24x24 conv relies on most
+    w2n, b2n = rf.fit_conv(a1[:, k1], z2[:, k2])
     with torch.inference_mode():
         p2n = F.max_pool2d(torch.relu(F.conv2d(a1[:, k1], w2n, padding=1) + b2n[:, None, None]), 2)
-    w3n, b3n = fit_conv(p2n, z3)
+    w3n, b3n = rf.fit_conv(p2n, z3)
     mp = create_model("fernet_mp")
     state = {k: v.clone() for k, v in mp.state_dict().items()}
     src = m.state_dict()
@@ -75,9 +64,9 @@ def prune(m, images: np.ndarray, keep: int):
             state[k] = v.clone()
 
     eps = mp.features[1][1].eps
-    put_folded(state, 1, (s1[:, None, None, None] * w1)[k1], b1[k1], eps)
-    put_folded(state, 2, w2n, b2n, eps)
-    put_folded(state, 4, w3n, b3n, eps)
+    rf.put_folded(state, 1, (s1[:, None, None, None] * w1)[k1], b1[k1], eps)
+    rf.put_folded(state, 2, w2n, b2n, eps)
+    rf.put_folded(state, 4, w3n, b3n, eps)
     mp.load_state_dict(state)
     return mp.eval()
 
@@ -93,16 +82,16 @@ def main() -> int:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--keep", type=int, default=32)
-    add_refit_args(ap, out="runs/prune/init.pt", images=1500)
+    rf.add_refit_args(ap, out="runs/prune/init.pt", images=1500)
     a = ap.parse_args()
     torch.set_grad_enabled(False)
     with tempfile.TemporaryDirectory() as tmp:
-        m = source_network(a.source_rev, Path(tmp)).eval()
+        m = rf.source_network(a.source_rev, Path(tmp)).eval()
     train = load_split(a.data, "train")
     idx = np.random.default_rng(0).choice(len(train), a.images, replace=False)
-    print(f"fernet_m (fast, float32): PublicTest {public_accuracy(m, a.data):.4f}", flush=True)
+    print(f"fernet_m (fast, float32): PublicTest {rf.public_accuracy(m, a.data):.4f}", flush=True)
     mp = prune(m, train.images[idx], a.keep)
-    print(f"fernet_mp (pruned to {a.keep}, refitted): PublicTest {public_accuracy(mp, a.data):.4f}", flush=True)
+    print(f"fernet_mp (pruned to {a.keep}, refitted): PublicTest {rf.public_accuracy(mp, a.data):.4f}", flush=True)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_torch_save({"format": FORMAT, "version": VERSION, "model": "fernet_mp", "model_kwargs": {},
@@ -114,13 +103,13 @@ def main() -> int:
     from ferkit.cli import main as ferkit
     from ferkit.weights import model_path
 
-    restat_batchnorm(mp, train.images[np.random.default_rng(1).choice(len(train), 4096, replace=False)])
+    rf.restat_batchnorm(mp, train.images[np.random.default_rng(1).choice(len(train), 4096, replace=False)])
     ft = out.with_name(out.stem + "-unfolded.pt")
     atomic_torch_save({"format": FORMAT, "version": VERSION, "model": "fernet_mp", "model_kwargs": {},
                        "labels": list(EMOTIONS), "state_dict": mp.state_dict(), "epoch": 0}, ft)
-    soft = teacher_targets(Path(a.teacher or model_path("default")), a.data, out.parent / "soft-teacher.npz")
+    soft = rf.teacher_targets(Path(a.teacher or model_path("default")), a.data, out.parent / "soft-teacher.npz")
     torch.set_grad_enabled(True)
-    args = ["train", "--config", str(REPO / "configs/default.yaml"), "--data", a.data, "--model", "fernet_mp",
+    args = ["train", "--config", str(rf.REPO / "configs/default.yaml"), "--data", a.data, "--model", "fernet_mp",
             "--init", str(ft), "--out-dir", str(out.parent), "--name", "fernet_mp", "--epochs",
             str(a.finetune_epochs), "--lr", a.lr, "--warmup-epochs", "0", "--soft-labels", str(soft),
             "--kd-alpha", a.kd_alpha, "--threads", "2", "--no-progress"]

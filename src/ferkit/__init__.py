@@ -1,4 +1,5 @@
 """ferkit: facial emotion recognition — train, evaluate and run offline models (7 emotions).
+Rooms follow the data: emotions, data, models, train and evaluate, export, the runtime, the doors (cli, serve).
 
 >>> from ferkit import Recognizer
 >>> Recognizer().detect("group.jpg")      # list[Face]: box, score, label, confidence, probs

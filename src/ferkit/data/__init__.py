@@ -1,5 +1,5 @@
-"""Dataset readers (folders, fer2013.csv) with an on-disk decode cache; augmentation lives in
-``ferkit.data.augment`` (needs torch) and the dataset audit in ``ferkit.data.audit``."""
+"""Datasets: readers (folders, fer2013.csv, .npz) with an on-disk decode cache, the audit, soft labels, augmentation.
+May import numpy, Pillow and ferkit.emotions; only ``ferkit.data.augment`` imports torch. Never a higher room."""
 
 from .readers import DatasetError, Split, decode_file, has_split, load_split, report_split, to_gray48
 

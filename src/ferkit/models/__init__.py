@@ -1,4 +1,5 @@
-"""Model registry: ``create_model(name)``, ``list_models()``; importing this module needs torch."""
+"""Networks: the registry (``create_model(name)``, ``list_models()``), seed and fernet architectures, TTA views.
+May import torch and numpy only; never data, train or a higher room. Importing this package needs torch."""
 
 from . import fernet, seed  # noqa: F401  (register the models)
 from .registry import count_params, create_model, describe_model, list_models, register_model

@@ -1,4 +1,5 @@
 """``ferkit serve``: a REST API (FastAPI + uvicorn) and a browser page on the runtime recognizer.
+A door: may import FastAPI, uvicorn and every runtime room (recognizer, faces, images, weights); never torch.
 
 Install with ``pip install 'ferkit[serve]'``. Files, one concern each:
 

@@ -1,5 +1,5 @@
-"""Training (in the spirit of torchvision's references/classification/train.py), one process or N
-data-parallel processes under torchrun.
+"""Training (in the spirit of torchvision's references/classification/train.py), one process or N under torchrun.
+May import torch, ferkit.data, ferkit.models, checkpoint, metrics and plots; never export, the runtime or a door.
 
 ``ferkit train --data DIR --model seed --optimizer adam --lr 1e-3 --epochs 100 --batch-size 128
 --augment none --val-split test`` is the original recipe; the defaults of :class:`TrainConfig` are ours.

@@ -1,4 +1,5 @@
 """Video and webcam runtime: frame sources, per-face tracking, smoothing, a threaded pipeline and writers.
+May import numpy, cv2, Pillow, ferkit.plots and the runtime (recognizer, render, images); never torch or a door.
 
 Everything streams: a frame is read, analysed, drawn, written and dropped; nothing grows with the length
 of the video except a per-track summary (a few numbers) and a timeline whose resolution halves whenever

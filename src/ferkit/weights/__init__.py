@@ -1,4 +1,5 @@
-"""Pretrained models shipped inside the package (ONNX, no download ever).
+"""Pretrained models shipped inside the package (ONNX, no download ever), their metadata and headline numbers.
+May import the standard library and onnxruntime only: every room may read it.
 
 See MODEL_CARD.md in the repository for how they were trained and what they score.
 """
