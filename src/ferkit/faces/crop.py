@@ -49,13 +49,18 @@ def crop_face(gray: np.ndarray, box: Box, spec: CropSpec = CropSpec(), size: int
     if gray.ndim != 2:
         raise ValueError(f"crop_face takes a gray (H, W) image, got shape {gray.shape}")
     x0, y0, side = square_box(box, spec)
-    patch = padded_window(gray, x0, y0, x0 + side, y0 + side, box)
-    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    inside = x0 >= 0 and y0 >= 0 and x0 + side <= gray.shape[1] and y0 + side <= gray.shape[0]
+    patch = padded_window(gray, x0, y0, x0 + side, y0 + side, box, 1.0 if inside else min(1.0, 2 * size / side))
+    interp = cv2.INTER_AREA if patch.shape[0] > size else cv2.INTER_LINEAR
     return cv2.resize(patch, (size, size), interpolation=interp)
 
 
-def padded_window(gray: np.ndarray, x0: int, y0: int, x1: int, y1: int, box) -> np.ndarray:
-    """gray[y0:y1, x0:x1], with the image border replicated where the window leaves the image."""
+def padded_window(gray: np.ndarray, x0: int, y0: int, x1: int, y1: int, box, scale: float = 1.0) -> np.ndarray:
+    """gray[y0:y1, x0:x1], with the image border replicated where the window leaves the image, resized by
+    ``scale`` (<= 1; about ``round((x1 - x0) * scale)`` pixels wide).
+
+    A window that leaves the image is shrunk first and padded after: its size at full resolution can be far
+    more than the image's (the square around a 40000 x 97 box is 44000 x 44000 pixels)."""
     import cv2
 
     H, W = gray.shape
@@ -64,6 +69,14 @@ def padded_window(gray: np.ndarray, x0: int, y0: int, x1: int, y1: int, box) -> 
         raise ValueError(f"face box {box} lies outside the {W}x{H} image")
     patch = gray[cy0:cy1, cx0:cx1]
     pads = (cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1)
+    if scale < 1.0:  # each edge of the inside part lands within half a pixel of its scaled place
+        top, bottom = round((cy0 - y0) * scale), round((cy1 - y0) * scale)
+        left, right = round((cx0 - x0) * scale), round((cx1 - x0) * scale)
+        inner = (max(1, right - left), max(1, bottom - top))
+        if inner != (patch.shape[1], patch.shape[0]):
+            patch = cv2.resize(patch, inner, interpolation=cv2.INTER_AREA)
+        pads = (top, max(0, round((y1 - y0) * scale) - top - inner[1]),
+                left, max(0, round((x1 - x0) * scale) - left - inner[0]))
     if any(pads):
         patch = cv2.copyMakeBorder(patch, *pads, borderType=cv2.BORDER_REPLICATE)
     return patch
@@ -85,12 +98,8 @@ def aligned_crop(gray: np.ndarray, box, landmarks, spec: CropSpec, size: int = 4
     r = side * (abs(math.cos(a)) + abs(math.sin(a))) / 2.0 + 2.0
     x0, y0, x1, y1 = (int(math.floor(cx - r)), int(math.floor(cy - r)), int(math.ceil(cx + r)),
                       int(math.ceil(cy + r)))
-    patch = padded_window(gray, x0, y0, x1, y1, box)
-    f = 1.0
-    if side > 2 * size:  # shrink with area averaging first; the rotation then works near the output scale
-        f = 2 * size / side
-        patch = cv2.resize(patch, (max(1, round(patch.shape[1] * f)), max(1, round(patch.shape[0] * f))),
-                           interpolation=cv2.INTER_AREA)
+    f = min(1.0, 2 * size / side)  # shrink with area averaging first; the rotation then works near the output scale
+    patch = padded_window(gray, x0, y0, x1, y1, box, f)
     centre = ((cx - x0) * f - 0.5, (cy - y0) * f - 0.5)  # pixel-index coordinates, as warpAffine uses
     m = cv2.getRotationMatrix2D(centre, angle, size / (side * f))
     m[0, 2] += size / 2.0 - 0.5 - centre[0]

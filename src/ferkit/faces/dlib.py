@@ -13,6 +13,10 @@ import numpy as np
 
 from .base import CropSpec, DetectorUnavailable, FaceDetector
 
+# dlib upsamples small images to find small faces; never beyond this many pixels (at the default max_side of
+# 640 it never binds: 1280 x 1280 at most; with max_side=None a 7000 x 7000 photo would become 14000 x 14000)
+UPSAMPLE_MAX_PIXELS = 4096 * 4096
+
 
 class DlibHogDetector(FaceDetector):
     name = "dlib"
@@ -44,6 +48,8 @@ class DlibHogDetector(FaceDetector):
             up = 1
         else:
             up = 2
+        while up and gray.size * 4 ** up > UPSAMPLE_MAX_PIXELS:  # each upsampling is 4x the pixels: bounded
+            up -= 1
         adjust = min(self.threshold or 0.0, 0.0)  # let dlib return weak ones; _finish applies threshold
         rects, scores, _ = self._get().run(np.ascontiguousarray(gray), up, adjust)
         return [(float(r.left()), float(r.top()), float(r.width()), float(r.height()), float(s))

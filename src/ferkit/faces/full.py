@@ -14,7 +14,9 @@ class FullImageDetector(FaceDetector):
     default_threshold = None
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        h, w = _gray(image).shape
+        # the usual checks on one pixel: the whole image is never converted just to read its size
+        _gray(image[:1, :1] if isinstance(image, np.ndarray) and image.ndim >= 2 else image)
+        h, w = image.shape[:2]
         return [Detection((0, 0, int(w), int(h)), 1.0)]
 
     def _raw(self, gray, min_face):  # pragma: no cover - detect() is overridden
