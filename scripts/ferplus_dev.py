@@ -3,7 +3,8 @@
     python scripts/ferplus_dev.py prepare --data ../shared/fer2013 --votes ../shared/ferplus/ferplus_votes.csv \
         --photos ../shared/webphotos-dev --out runs/ferplus/dev.npz
     python scripts/ferplus_dev.py targets --data ../shared/fer2013 --votes ... --out runs/ferplus/votes.npz
-    python scripts/ferplus_dev.py bank runs/ft/*/best.pt --dev runs/ferplus/dev.npz --tta scale --out-dir runs/ferplus/bank
+    python scripts/ferplus_dev.py bank runs/ferplus/ft/*/last.pt --dev runs/ferplus/dev.npz --tta scale \
+        --out-dir runs/ferplus/bank
     python scripts/ferplus_dev.py bank-onnx default fast --dev runs/ferplus/dev.npz --out-dir runs/ferplus/bank
     python scripts/ferplus_dev.py table --dev runs/ferplus/dev.npz --bank runs/ferplus/bank \
         --candidate shipped-default=default --candidate v2=m0+m1+m2 ... [--json results/ferplus-dev.json]
@@ -175,6 +176,7 @@ def cmd_bank_onnx(a) -> int:
         rec = Recognizer(model=m, detector="centerface")
         name = a.name or f"onnx-{Path(m).stem}"
         out = Path(a.out_dir) / f"{name}.npz"
+        out.parent.mkdir(parents=True, exist_ok=True)
         np.savez(out, pub=rec.predict_arrays(dev["pub_x"]), photo=rec.predict_arrays(dev["photo_x"]), source=m)
         print(f"{out}: {m}")
     return 0

@@ -6,8 +6,8 @@
 ferkit.onnx_members gives back each member with its batch norm folded into the convolutions (each BatchNorm2d
 the identity plus a bias). That is exact for inference but not for training, where batch norm normalises with
 batch statistics. Here each BatchNorm2d is set from the statistics of its input on N Training images
-(running mean/var = those statistics, weight = sqrt(var + eps), bias = mean + folded bias), which leaves the
-eval-mode function unchanged (checked below) and makes train mode start close to it. The checkpoints feed
+(``refit_fast.restat_batchnorm``), which leaves the eval-mode function unchanged (checked below) and makes
+train mode start close to it. The checkpoints feed
 ``ferkit train --init``.
 """
 
@@ -20,9 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 
 def main() -> int:
     import torch
+    from refit_fast import restat_batchnorm  # the same unfolding thin_fast.py uses
 
     from ferkit.checkpoint import FORMAT, VERSION, atomic_torch_save
     from ferkit.data import load_split
@@ -43,31 +46,10 @@ def main() -> int:
     x = load_split(a.data, "train").images
     x = torch.from_numpy(x[np.random.default_rng(0).permutation(len(x))[:a.n], None].astype(np.float32))
     for i, model in enumerate(members):
-        bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-        acc = {id(m): [0.0, 0.0, 0] for m in bns}
-
-        def hook(mod, inp, out):
-            z = inp[0].double()
-            s = acc[id(mod)]
-            s[0] += z.sum((0, 2, 3))
-            s[1] += (z * z).sum((0, 2, 3))
-            s[2] += z.numel() // z.shape[1]
-
-        hs = [m.register_forward_hook(hook) for m in bns]
         with torch.no_grad():
             ref = torch.cat([model(x[j:j + 512]) for j in range(0, len(x), 512)])
-        for h in hs:
-            h.remove()
+        restat_batchnorm(model, x[:, 0].numpy())
         with torch.no_grad():
-            for m in bns:
-                s1, s2, n = acc[id(m)]
-                mean = s1 / n
-                var = (s2 / n - mean * mean).clamp_min(0)
-                assert torch.allclose(m.weight, torch.ones_like(m.weight)), "not a folded member"
-                m.running_mean.copy_(mean.float())
-                m.running_var.copy_(var.float())
-                m.weight.copy_(torch.sqrt(var + m.eps).float())
-                m.bias.add_(mean.float())
             got = torch.cat([model(x[j:j + 512]) for j in range(0, len(x), 512)])
         diff = float((got - ref).abs().max())
         p = Path(a.out) / runs[i] / "best.pt"
