@@ -150,6 +150,7 @@ def test_video_command_end_to_end(clips, tmp_path, capsys):
         assert im.size[0] > 400 and im.size[1] > 150
     doc = json.loads(js.read_text())
     assert doc["frames"] == clips["frames"] and {t["track"] for t in doc["tracks"]} == {int(k) for k in owner}
+    assert doc["scene_cuts"] == [] and doc["unreadable_frames"] == [] and doc["frames_declared"] == clips["frames"]
     for t in doc["tracks"]:
         assert sum(t["share"].values()) == pytest.approx(1.0, abs=1e-3)
     # the face that turns from neutral to happy is summarised with both
@@ -306,3 +307,39 @@ def test_timeline_memory_is_bounded():
     assert t[0] < 60 and t[-1] > 3500 and np.allclose(probs.sum(1), 1, atol=1e-4)
     share = tl.summary()[0]["share"]
     assert share["happy"] == pytest.approx(0.25) and share["neutral"] == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("n_tracks", [1, 3])
+def test_timeline_plot_title_and_legend_do_not_overlap(tmp_path, n_tracks):
+    """Issue 20, item 20: the title (suptitle at y=1.02) was drawn over the legend (upper center)."""
+    import matplotlib.pyplot as plt
+
+    from ferkit.video import FrameResult, TrackedFace
+
+    tl = Timeline()
+    rng = np.random.default_rng(0)
+    img = np.zeros((1, 1, 3), np.uint8)
+    for i in range(60):
+        faces = []
+        for k in range(n_tracks):
+            p = rng.dirichlet(np.ones(7)).astype(np.float32)
+            faces.append(TrackedFace(k + 1, (0, 0, 1, 1), 1.0, p, p, EMOTIONS[int(p.argmax())], "happy"))
+        tl.add(FrameResult(i, i / 15, img, faces, True))
+    fig = tl.figure(title="a_rather_long_name_of_a_video_file_2024-05-01_meeting-room.mp4")
+    try:
+        fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+        title, legend = fig._suptitle.get_window_extent(r), fig.legends[0].get_window_extent(r)
+        axes = [ax.get_tightbbox(r) for ax in fig.axes]  # with tick labels and axis labels
+        assert not title.overlaps(legend)
+        assert not any(title.overlaps(a) or legend.overlaps(a) for a in axes)
+        page = fig.bbox
+        for box in (title, legend):
+            assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+    finally:
+        plt.close(fig)
+    out = tl.plot(tmp_path / f"tl{n_tracks}.png", title="clip.mp4")  # the file the command writes
+    from PIL import Image
+
+    with Image.open(out) as im:
+        assert im.size[0] > 800 and im.size[1] > 200 * n_tracks

@@ -140,3 +140,71 @@ def test_wrong_output_extension_fails_before_the_work(tmp_path, capsys):
     cv2.imwrite(str(frames / "0.png"), paste_scene(read_gray(fer_files("happy")[0])))
     assert main(["video", str(frames), "--csv", str(tmp_path / "t.csv"), "--plot", str(tmp_path / "p.avi")]) == 2
     assert "--plot" in capsys.readouterr().err and not (tmp_path / "t.csv").exists()
+
+
+# --------------------------------------------------------------------------- issue 20, item 10
+
+
+def _clip50(path: Path) -> Path:
+    """50 frames at 25 fps of a face over a textured background (mp4v or MJPG by extension)."""
+    from conftest_video import still, write_clip
+
+    return write_clip(path, [still(read_gray(fer_files("happy")[0]))], (320, 240), 25.0, 2.0, face_px=112)
+
+
+def test_damaged_region_is_read_past_and_reported(tmp_path, capsys):
+    """20 KB zeroed in the middle of a 50-frame mp4: reading used to stop at the first bad frame ("frames": 25,
+    "unreadable_frames": [], exit 0). Now every frame keeps its place, the bad ones are listed."""
+    import json
+
+    clip = _clip50(tmp_path / "c.mp4")
+    data = bytearray(clip.read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 20_000] = bytes(20_000)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(bytes(data))
+    stops_at = frames_in(bad)  # what OpenCV reads up to its first failure
+    assert stops_at < 50, "precondition: the zeroed bytes damage some frames"
+    out, table, js = tmp_path / "o.avi", tmp_path / "t.csv", tmp_path / "s.json"
+    assert main(["video", str(bad), "--out", str(out), "--csv", str(table), "--json", str(js),
+                 "--min-face", "40"]) == 0
+    doc = json.loads(js.read_text())
+    unreadable = doc["unreadable_frames"]
+    assert doc["frames"] == 50 and unreadable
+    assert doc["frames_declared"] == 50
+    assert unreadable and unreadable == list(range(unreadable[0], unreadable[-1] + 1))  # one damaged run
+    assert unreadable[0] == stops_at and unreadable[-1] < 49  # frames after the damage were analysed
+    assert doc["analysed_frames"] == 50 - len(unreadable)
+    rows = _rows(table)
+    assert {int(r["frame"]) for r in rows} <= set(range(50)) - set(unreadable)
+    assert max(int(r["frame"]) for r in rows) > unreadable[-1]
+    assert all(float(r["time"]) == pytest.approx(int(r["frame"]) / 25, abs=1e-3) for r in rows)
+    assert frames_in(out) == 50  # the annotated copy keeps the length (the last good frame stands in)
+    err = capsys.readouterr().err
+    assert f"{len(unreadable)} unreadable frame(s)" in err and f"frame {unreadable[0]}" in err
+
+
+def test_truncated_file_says_how_many_frames_it_lacks(tmp_path, capsys):
+    """An AVI cut at 60 %: its header declares 50 frames; the run says how many could be read."""
+    import json
+
+    clip = _clip50(tmp_path / "c.avi")
+    data = clip.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    assert main(["video", str(cut), "--json", str(tmp_path / "s.json"), "--min-face", "40", "--quiet"]) == 0
+    doc = json.loads((tmp_path / "s.json").read_text())
+    err = capsys.readouterr().err
+    assert f"declares 50 frames but only {doc['frames']} could be read" in err
+    assert doc["frames_declared"] == 50 and 20 <= doc["frames"] < 50
+
+
+def test_frames_counts_every_frame_with_every_n(tmp_path):
+    """Without --out, frames between analysed ones are skipped undecoded; "frames" still counts them."""
+    import json
+
+    clip = _clip50(tmp_path / "c.mp4")
+    js = tmp_path / "s.json"
+    assert main(["video", str(clip), "--every", "3", "--json", str(js), "--min-face", "40", "--quiet"]) == 0
+    doc = json.loads(js.read_text())
+    assert doc["frames"] == 50 and doc["analysed_frames"] == 17  # frames 0, 3, ..., 48

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .options import STDOUT, add_json, add_progress, add_quiet, progress_enabled
+from .options import STDOUT, add_json, add_progress, add_quiet, progress_enabled, say_model
 
 # Video defaults: faces are detected on the frame scaled to DETECT_SIZE px (longer side); faces smaller
 # than MIN_FACE px in the original frame are ignored. Together they keep detection near 30 fps on 2 cores.
@@ -39,7 +39,8 @@ def _positive(s: str) -> int:
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("analysis")
     g.add_argument("--model", default="fast",
-                   help="shipped model name (fast: one network, for frame rates; default: the ensemble) or .onnx path")
+                   help="shipped model name (fast: one network, for frame rates; default: the ensemble), .onnx path, "
+                        "or a Keras model (emotiondetector.h5, .keras, .json)")
     g.add_argument("--detector", default="auto",
                    help="face detector: auto, centerface, dlib, haar, full (default auto: centerface)")
     g.add_argument("--max-faces", type=_positive, help="analyse at most N faces per frame (the largest)")
@@ -66,8 +67,10 @@ def _engine(args):
     from ..recognizer import Recognizer
 
     # no max_faces here: the detector would keep the best-scoring faces; the pipeline keeps the largest
-    return Recognizer(model=args.model, detector=args.detector, min_face=args.min_face,
-                      threads=args.threads, max_side=args.detect_size)
+    rec = Recognizer(model=args.model, detector=args.detector, min_face=args.min_face,
+                     threads=args.threads, max_side=args.detect_size)
+    say_model(args.command, rec.metadata)
+    return rec
 
 
 def _tracker(args):
@@ -108,20 +111,27 @@ def _check_suffixes(args) -> None:
         raise ValueError(f"--plot {args.plot}: unsupported image extension; use one of {', '.join(PLOT_SUFFIXES)}")
 
 
+def _frames_list(indices: list[int]) -> str:
+    return ", ".join(str(i) for i in indices[:10]) + (" ..." if len(indices) > 10 else "")
+
+
 def cmd_video(args) -> int:
     from tqdm import tqdm
 
     from ..outputs import check_outputs
+    from ..plots import _plt
     from ..video import open_source, process_video, source_files
+    from ..video.writers import RunOutputs, check_writable
 
     json_file = args.json if args.json not in (None, STDOUT) else None
     quiet = args.quiet or args.json == STDOUT  # stdout carries the JSON alone
+    files = {"--out": args.out, "--csv": args.csv, "--plot": args.plot, "--json": json_file}
 
     source = open_source(args.input, fps=args.fps)  # bad input fails before the model loads
     try:
-        check_outputs({"--out": args.out, "--csv": args.csv, "--plot": args.plot, "--json": json_file},
-                      source_files(source))
+        check_outputs(files, source_files(source))
         _check_suffixes(args)  # a wrong extension fails now, not after the whole video was analysed
+        check_writable(files)  # so does a folder that cannot be written to
         engine = _engine(args)
     except BaseException:
         source.close()
@@ -130,39 +140,63 @@ def cmd_video(args) -> int:
     if args.max_frames and total:
         total = min(total, args.max_frames)
     bar = tqdm(total=total, unit="frame", disable=not progress_enabled(args), file=sys.stderr)
+    outs = RunOutputs()  # every file of the run replaces its old version only if all were written completely
     try:
         rep = process_video(source, engine, _tracker(args), out=args.out, csv_path=args.csv, every=args.every,
                             max_faces=args.max_faces, bars=args.bars, on_frame=lambda fr: bar.update(1),
-                            max_frames=args.max_frames, detect_every=args.detect_every)
+                            max_frames=args.max_frames, detect_every=args.detect_every, outputs=outs,
+                            stop_on_interrupt=True)
     except KeyboardInterrupt:
-        print("interrupted: partial outputs removed (the CSV keeps the rows written so far)", file=sys.stderr)
+        print("interrupted before the first frame: nothing written", file=sys.stderr)
         return 130
     finally:
         bar.close()
     tl = rep.timeline
     meta = {"input": str(args.input), "frames": rep.frames, "analysed_frames": rep.processed,
+            "frames_declared": rep.declared, "interrupted": rep.interrupted,
             "fps_source": round(source.fps, 3), "fps_processing": round(rep.fps, 2),
             "smooth": args.smooth, "hysteresis": args.hysteresis, "every": args.every,
-            "unreadable_frames": [i for i, _ in rep.bad_frames]}
+            "unreadable_frames": [i for i, _ in rep.bad_frames], "scene_cuts": rep.cuts}
+    try:
+        if args.plot:
+            fig = tl.figure(title=Path(str(args.input)).name)
+            try:
+                outs.file(args.plot).save_figure(fig)
+            finally:
+                _plt().close(fig)
+        if json_file:
+            outs.file(json_file).write_text(tl.to_json(meta))
+        outs.commit()
+    except BaseException:
+        outs.discard()
+        raise
     if rep.bad_frames:
-        shown = ", ".join(str(i) for i, _ in rep.bad_frames[:10]) + (" ..." if len(rep.bad_frames) > 10 else "")
         print(f"ferkit video: {len(rep.bad_frames)} unreadable frame(s) kept their place and time (the previous "
-              f"frame stands in, not analysed): frame {shown}", file=sys.stderr)
-    if args.plot:
-        tl.plot(args.plot, title=Path(str(args.input)).name)
-    if json_file:
-        tl.write_json(json_file, meta)
-    elif args.json == STDOUT:
+              f"frame stands in, not analysed): frame {_frames_list([i for i, _ in rep.bad_frames])}",
+              file=sys.stderr)
+    if rep.missing:
+        print(f"ferkit video: {source.name} declares {rep.declared} frames but only {rep.frames} could be read; "
+              f"the last {rep.missing} are damaged or missing, and the results cover the first {rep.frames}",
+              file=sys.stderr)
+    if args.json == STDOUT:
         print(tl.to_json(meta))
+    written = [(name, path) for name, path in (("video", args.out), ("csv", args.csv), ("plot", args.plot),
+                                               ("json", json_file)) if path]
+    if rep.interrupted:
+        print(f"interrupted at frame {rep.frames}: the outputs keep what was done up to there"
+              + "".join(f"; {name}: {path}" for name, path in written), file=sys.stderr)
+        return 130
     if not quiet:
         print(f"{source.name}: {rep.frames} frames ({rep.processed} analysed) in {rep.seconds:.1f}s, "
               f"{rep.fps:.1f} fps; {len(tl.tracks)} track(s); {rep.rows} CSV row(s)")
+        if rep.cuts:
+            print(f"{len(rep.cuts)} scene cut(s), where every face starts a new track: frame "
+                  f"{_frames_list(rep.cuts)}")
         print("share of analysed frames per smoothed emotion:")
         print(tl.format_summary())
         if not tl.tracks:
             print(f"hint: faces smaller than --min-face {args.min_face} px are ignored (a speed default for "
                   f"webcams); for small faces try --min-face 40", file=sys.stderr)
-        for name, path in (("video", args.out), ("csv", args.csv), ("plot", args.plot), ("json", json_file)):
-            if path:
-                print(f"{name}: {path}")
+        for name, path in written:
+            print(f"{name}: {path}")
     return 0

@@ -70,20 +70,27 @@ def _save_png(img, folder: Path, n: int) -> Path:
     if not ok:
         raise ValueError(f"{path}: PNG encoding failed")
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.tobytes())
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(buf.tobytes())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed write (a full disk) leaves no half file
     return path
 
 
 class _Session:
-    """Consumes the pipeline: records every frame, shows the newest; shared by window and headless modes."""
+    """Consumes the pipeline: records every frame, shows the newest; shared by window and headless modes.
+    The recording and the CSV are written beside their paths and replace older files together, by
+    ``close(ok=True)``, only if both were written completely."""
 
     def __init__(self, args, pipe, source):
         from ..video import RateMeter, TimelineCSV
+        from ..video.writers import RunOutputs
 
         self.args, self.pipe, self.source = args, pipe, source
+        self.outs = RunOutputs()
         self.writer = None
-        self.table = TimelineCSV(args.csv) if args.csv else None
+        self.table = self.outs.add(TimelineCSV(args.csv)) if args.csv else None
         self.rate = RateMeter()
         self.fps: float | None = None
         self.frames = 0
@@ -105,7 +112,8 @@ class _Session:
                 self.table.write(fr)
         if self.args.out:
             if self.writer is None:
-                self.writer = VideoOut(self.args.out, self.source.fps, (fr.image.shape[1], fr.image.shape[0]))
+                size = (fr.image.shape[1], fr.image.shape[0])
+                self.writer = self.outs.add(VideoOut(self.args.out, self.source.fps, size))
                 self._clock0 = fr.time
             # Real timestamps: frame k of the file shows what the camera delivered at k / fps. A frame that
             # arrives after dropped ones is repeated to fill their time; one that arrives early is left out.
@@ -139,11 +147,13 @@ class _Session:
                 return False
 
     def close(self, ok: bool = True) -> None:
+        """``ok``: rename the outputs into place (OutputError, and nothing replaced, if one is incomplete);
+        otherwise remove them."""
         self.pipe.stop()
-        if self.writer is not None:
-            self.writer.close(ok)
-        if self.table:
-            self.table.close()
+        if ok:
+            self.outs.commit()
+        else:
+            self.outs.discard()
 
 
 def _faces_text(fr) -> str:
@@ -154,6 +164,7 @@ def _faces_text(fr) -> str:
 def cmd_webcam(args) -> int:
     from ..outputs import check_outputs
     from ..video import Pipeline, SourceLost, open_source, source_files
+    from ..video.writers import check_writable
 
     root, why = (None, "") if not args.window else _open_window()
     if root is None:
@@ -167,7 +178,9 @@ def cmd_webcam(args) -> int:
     try:
         source = open_source(args.camera)
         try:
-            check_outputs({"--out": args.out, "--csv": args.csv}, source_files(source))
+            files = {"--out": args.out, "--csv": args.csv}
+            check_outputs(files, source_files(source))
+            check_writable(files)  # an output folder that cannot be written to fails before the camera runs
             engine = _engine(args)
         except BaseException:
             source.close()
@@ -177,19 +190,26 @@ def cmd_webcam(args) -> int:
             root.destroy()
         raise
     pipe = Pipeline(source, engine, _tracker(args), every=args.every, keep_all=True, max_faces=args.max_faces,
-                    drop_late=source.live, realtime=not source.live, detect_every=args.detect_every).start()
-    sess = _Session(args, pipe, source)
+                    drop_late=source.live, realtime=not source.live, detect_every=args.detect_every)
+    try:
+        sess = _Session(args, pipe, source)
+    except BaseException:
+        source.close()
+        if root is not None:
+            root.destroy()
+        raise
+    pipe.start()
     ok = False
     try:
-        if root is None:
-            print(f"recording {source.name}; Ctrl-C stops", file=sys.stderr)
-            try:
+        try:
+            if root is None:
+                print(f"recording {source.name}; Ctrl-C stops", file=sys.stderr)
                 while sess.drain(block=True):
                     pass
-            except KeyboardInterrupt:
-                sess.ended = "stopped (Ctrl-C)"
-        else:
-            _run_window(root, sess)
+            else:
+                _run_window(root, sess)
+        except KeyboardInterrupt:  # the way to stop a headless recording: what was recorded is kept
+            sess.ended = "stopped (Ctrl-C)"
         ok = True
     except SourceLost as e:
         ok = True  # keep what was recorded before the camera went away
@@ -271,7 +291,13 @@ def _run_window(root, sess: _Session) -> None:
         elif k == "s" and sess.shown is not None:
             fr, img = sess.shown
             sess.snapshots += 1
-            path = _save_png(img, Path(args.snapshot_dir), sess.snapshots)
+            try:
+                path = _save_png(img, Path(args.snapshot_dir), sess.snapshots)
+            except (OSError, ValueError) as e:  # a full disk: say so, keep the session running
+                sess.snapshots -= 1
+                print(f"ferkit webcam: snapshot not saved in {args.snapshot_dir}: {getattr(e, 'strerror', None) or e}",
+                      file=sys.stderr, flush=True)
+                return
             print(f"snapshot {path} frame {fr.index}: {_faces_text(fr)}", flush=True)
 
     root.bind("<Key>", on_key)

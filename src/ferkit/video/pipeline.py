@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .cuts import SceneCuts
 from .sources import FrameSource
 from .tracking import TrackedFace, Tracker
 
@@ -22,6 +23,7 @@ class FrameResult:
     faces: list[TrackedFace]  # for frames not processed: the faces of the last processed frame
     processed: bool
     boxes: list | None = field(default=None, repr=False)  # internal: detector output
+    cut: bool = False  # a scene cut lies between the previous analysed frame and this one: tracks restart
 
 
 _END = object()
@@ -40,18 +42,22 @@ class Pipeline:
     ``drop_late``: for live sources, keep only the newest frame when analysis falls behind.
     ``realtime``: pace a file source at its frame rate (a file standing in for a camera).
     ``detect_every``: run the detector on every Kth analysed frame only; in between, the faces found last
-    are classified again at their last boxes (faster; boxes lag moving faces by up to K-1 frames).
+    are classified again at their last boxes (faster; boxes lag moving faces by up to K-1 frames); a scene
+    cut always brings a fresh detection.
+    ``cuts``: find scene cuts (True: :class:`ferkit.video.cuts.SceneCuts` with its defaults, or one given);
+    False: tracks may run across cuts.
     """
 
     def __init__(self, source: FrameSource, engine, tracker: Tracker, every: int = 1, keep_all: bool = True,
                  max_faces: int | None = None, drop_late: bool = False, realtime: bool = False,
-                 queue_size: int = 4, detect_every: int = 1):
+                 queue_size: int = 4, detect_every: int = 1, cuts: SceneCuts | bool = True):
         if every < 1:
             raise ValueError(f"--every must be at least 1, got {every}")
         if detect_every < 1:
             raise ValueError(f"--detect-every must be at least 1, got {detect_every}")
         self.detect_every = detect_every
-        self._analysed = 0
+        self._since_detect = 0  # analysed frames since the last detection
+        self.cuts = SceneCuts() if cuts is True else (cuts or None)
         self.source, self.engine, self.tracker = source, engine, tracker
         self.every, self.keep_all, self.max_faces = every, keep_all, max_faces
         self.drop_late, self.realtime = drop_late, realtime
@@ -140,9 +146,11 @@ class Pipeline:
 
     def _detect(self, fr: FrameResult) -> FrameResult:
         if fr.processed:
-            self._analysed += 1
-            if (self._analysed - 1) % self.detect_every:
+            fr.cut = self.cuts is not None and self.cuts.update(fr.image)
+            if self._since_detect % self.detect_every and not fr.cut:
+                self._since_detect += 1
                 return fr  # boxes None: the classify stage reuses the current tracks' boxes
+            self._since_detect = 1
             found = list(self.engine.detect_boxes(fr.image))
             if self.max_faces is not None and len(found) > self.max_faces:
                 found.sort(key=lambda bs: -(bs[0][2] * bs[0][3]))
@@ -157,7 +165,7 @@ class Pipeline:
             # detector output is passed on whole (a Detection's landmarks give the aligned crop)
             preds = self.engine.classify_boxes(fr.image, fr.boxes) if fr.boxes else []
             dets = [(tuple(int(v) for v in d[0]), float(d[1]), p.probs) for d, p in zip(fr.boxes, preds, strict=True)]
-            self._last_faces = self.tracker.update(dets)
+            self._last_faces = self.tracker.update(dets, cut=fr.cut)
         fr.boxes = None
         fr.faces = self._last_faces
         return fr

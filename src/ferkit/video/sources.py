@@ -29,7 +29,8 @@ class FrameSource:
     name: str = ""
     fps: float = 25.0
     live: bool = False
-    frame_count: int | None = None
+    frame_count: int | None = None  # frames the file or folder declares (None: unknown, or a live source)
+    position: int = 0  # frames consumed so far (read, skipped or standing in for an unreadable one)
 
     def read(self) -> np.ndarray | None:
         raise NotImplementedError
@@ -48,7 +49,10 @@ class FrameSource:
 
 
 def _quiet_opencv(cv2) -> None:
-    """OpenCV logs only errors (not its warnings), unless the user set OPENCV_LOG_LEVEL."""
+    """OpenCV logs only errors (not its warnings), unless the user set OPENCV_LOG_LEVEL; FFmpeg's decoder
+    messages ("header damaged" per packet) are silenced unless the user set OPENCV_FFMPEG_LOGLEVEL: damaged
+    frames are reported once, by frame number (:class:`CaptureSource`)."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read when a capture opens
     if "OPENCV_LOG_LEVEL" not in os.environ:
         try:
             cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
@@ -57,7 +61,14 @@ def _quiet_opencv(cv2) -> None:
 
 
 class CaptureSource(FrameSource):
-    """cv2.VideoCapture over a camera index, a video file or a stream URL."""
+    """cv2.VideoCapture over a camera index, a video file or a stream URL.
+
+    A file's frame that cannot be decoded (a damaged region) does not end the file: reading goes on past up
+    to ``MAX_GAP_SECONDS`` of consecutive bad frames (never past the count the container declares). As in a
+    folder of frames, each bad frame keeps its place and time, shows the last good frame, is listed in
+    ``bad`` and flagged by ``last_bad``. A live source that stops delivering raises :class:`SourceLost`."""
+
+    MAX_GAP_SECONDS = 10.0
 
     def __init__(self, target: int | str, name: str, live: bool):
         import cv2
@@ -88,35 +99,65 @@ class CaptureSource(FrameSource):
         n = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count = n if (n > 0 and not live) else None
         self.size = (first.shape[1], first.shape[0])
-        self._frames = 0
+        self.position = 0
+        self.bad: list[tuple[int, str]] = []  # (frame index, problem)
+        self.last_bad = False
+        self._last = first
+        self._standins = 0  # bad frames to hand out (stand-ins) before the pending good one
 
-    def read(self) -> np.ndarray | None:
+    def _next(self, decode: bool) -> np.ndarray | bool | None:
+        """The next frame (an image when ``decode``, else True); None at the end of a file."""
+        self.last_bad = False
+        if self._standins:
+            self._standins -= 1
+            self.position += 1
+            self.last_bad = True
+            return self._last.copy() if decode else True
         if self._pending is not None:
             f, self._pending = self._pending, None
-            self._frames += 1
-            return f
-        ok, f = self._cap.read()
-        if not ok or f is None:
+            self.position += 1
+            self._last = f
+            return f if decode else True
+        if decode:
+            ok, f = self._cap.read()
+            ok = ok and f is not None
+        else:
+            ok, f = self._cap.grab(), None
+        if ok:
+            self.position += 1
+            if decode:
+                self._last = f
+            return f if decode else True
+        if self.live:
             return self._end()
-        self._frames += 1
-        return f
+        return self._past_damage(decode)
+
+    def _past_damage(self, decode: bool) -> np.ndarray | bool | None:
+        """After a failed read of a file: read on until a frame decodes (the failed ones were damaged) or
+        until the gap limit or the declared frame count says the file has ended."""
+        limit = max(25, int(self.fps * self.MAX_GAP_SECONDS))
+        misses = 1
+        while misses <= limit and (self.frame_count is None or self.position + misses < self.frame_count):
+            ok, f = self._cap.read()
+            if ok and f is not None:
+                first = self.position
+                self.bad.extend((k, "could not be decoded (damaged data)") for k in range(first, first + misses))
+                log.warning("%s: frame(s) %d-%d could not be decoded (damaged data); the last good frame "
+                            "stands in", self.name, first, first + misses - 1)
+                self._standins, self._pending = misses, f
+                return self._next(decode)
+            misses += 1
+        return None
+
+    def read(self) -> np.ndarray | None:
+        return self._next(decode=True)
 
     def skip(self) -> bool:
-        if self._pending is not None:
-            self._pending = None
-            self._frames += 1
-            return True
-        if not self._cap.grab():
-            self._end()
-            return False
-        self._frames += 1
-        return True
+        return self._next(decode=False) is not None
 
     def _end(self):
-        if self.live:
-            raise SourceLost(f"{self.name} stopped delivering frames after {self._frames} frame(s) "
-                             f"(disconnected, or taken by another program)")
-        return None
+        raise SourceLost(f"{self.name} stopped delivering frames after {self.position} frame(s) "
+                         f"(disconnected, or taken by another program)")
 
     def close(self) -> None:
         self._cap.release()
@@ -159,6 +200,10 @@ class FolderSource(FrameSource):
             raise ValueError(f"{folder}: none of its {len(self.files)} image(s) could be decoded")
         img = self._first[1]
         self.size: tuple[int, int] = (img.shape[1], img.shape[0])
+
+    @property
+    def position(self) -> int:
+        return self._i
 
     def read(self) -> np.ndarray | None:
         import cv2

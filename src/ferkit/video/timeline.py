@@ -122,16 +122,18 @@ class Timeline:
             lines.append("  (no faces found)")
         return "\n".join(lines)
 
-    def plot(self, path: str | os.PathLike, title: str = "", max_tracks: int = 8) -> Path:
-        """Stacked smoothed probabilities per track (the longest ``max_tracks`` tracks), Agg backend."""
+    def figure(self, title: str = "", max_tracks: int = 8):
+        """Stacked smoothed probabilities per track (the longest ``max_tracks`` tracks): title on top, the
+        emotion legend below the time axis (constrained layout keeps them apart). The caller closes it."""
         from ..emotions import hex_color
-        from ..plots import _plt, _save
+        from ..plots import _plt
 
         plt = _plt()
         order = sorted(self.tracks.values(), key=lambda s: -s.frames)[:max_tracks]
         order.sort(key=lambda s: s.track)
         n = max(1, len(order))
-        fig, axes = plt.subplots(n, 1, figsize=(11, 1.9 * n + 0.8), sharex=True, squeeze=False)
+        fig, axes = plt.subplots(n, 1, figsize=(11, 1.9 * n + 1.1), sharex=True, squeeze=False,
+                                 layout="constrained")
         colors = [hex_color(e) for e in EMOTIONS]
         for ax, s in zip(axes[:, 0], order, strict=False):
             t, p = self.series[s.track].arrays()
@@ -146,13 +148,20 @@ class Timeline:
             ax0.text(0.5, 0.5, "no faces found", ha="center", va="center", transform=ax0.transAxes)
         axes[-1, 0].set_xlabel("time (s)")
         handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors]
-        fig.legend(handles, EMOTIONS, loc="upper center", ncol=7, frameon=False)
+        fig.legend(handles, EMOTIONS, loc="outside lower center", ncol=7, frameon=False)
         if title:
-            fig.suptitle(title, y=1.02)
-        fig.tight_layout(rect=(0, 0, 1, 0.95))
-        out = _save(fig, path)
-        plt.close(fig)
-        return out
+            fig.suptitle(title)
+        return fig
+
+    def plot(self, path: str | os.PathLike, title: str = "", max_tracks: int = 8) -> Path:
+        """:meth:`figure` written to ``path`` (Agg backend, atomically)."""
+        from ..plots import _plt, _save
+
+        fig = self.figure(title, max_tracks)
+        try:
+            return _save(fig, path)
+        finally:
+            _plt().close(fig)
 
     def to_json(self, extra: dict | None = None) -> str:
         doc = dict(extra or {}) | {"duration": round(self.duration, 3), "tracks": self.summary()}

@@ -85,15 +85,19 @@ class Tracker:
     """Keeps face ids across frames by greedy IoU association, with a centroid-distance fallback.
 
     A track survives ``max_missed`` processed frames without a detection (a blink of the detector) and
-    keeps its smoothed state through them.
+    keeps its smoothed state through them. A track never continues through a jump no face makes from one
+    analysed frame to the next: a box more than ``max_scale_step`` times larger or smaller, or (IoU below
+    ``iou_min``) a centre more than ``max_center_dist`` face sizes away; nor through a scene cut
+    (``update(..., cut=True)``), where every face starts a new track.
     """
 
     def __init__(self, alpha: float = 0.3, hysteresis: float = 0.1, iou_min: float = 0.25,
-                 max_center_dist: float = 0.6, max_missed: int = 8):
+                 max_center_dist: float = 0.6, max_missed: int = 8, max_scale_step: float = 1.5):
         LabelSmoother(alpha, hysteresis)  # validate early
         self.alpha, self.hysteresis = alpha, hysteresis
         self.iou_min = iou_min
         self.max_center_dist = max_center_dist
+        self.max_scale_step = max_scale_step
         self.max_missed = max_missed
         self.tracks: list[_Track] = []
         self._next_id = 1
@@ -105,6 +109,9 @@ class Tracker:
             tx, ty, tw, th = t.box
             tcx, tcy, tsize = tx + tw / 2, ty + th / 2, max(tw, th)
             for di, b in enumerate(boxes):
+                scale = math.sqrt(max(1, tw * th) / max(1, b[2] * b[3]))
+                if max(scale, 1 / scale) > self.max_scale_step:
+                    continue  # a face does not grow or shrink that much between two analysed frames
                 v = iou(t.box, b)
                 if v >= self.iou_min:
                     pairs.append((0, -v, ti, di))
@@ -123,8 +130,11 @@ class Tracker:
             out[di] = ti
         return out
 
-    def update(self, detections: list[tuple[Box, float, np.ndarray]]) -> list[TrackedFace]:
-        """Feed one processed frame's detections (box, score, probs); returns the faces seen in it."""
+    def update(self, detections: list[tuple[Box, float, np.ndarray]], cut: bool = False) -> list[TrackedFace]:
+        """Feed one processed frame's detections (box, score, probs); returns the faces seen in it.
+        ``cut``: a scene cut precedes this frame; every track ends and each face starts a new one."""
+        if cut:
+            self.tracks = []
         boxes = [tuple(int(v) for v in d[0]) for d in detections]
         match = self._match(boxes)
         seen: set[int] = set()
