@@ -44,28 +44,35 @@ def same_file(a: PathLike, b: PathLike) -> bool:
         return _key(a) == _key(b)
 
 
-def check_outputs(outputs: Mapping[str, PathLike | None], inputs: Iterable[PathLike],
+def check_outputs(outputs: Mapping[str, PathLike | None],
+                  inputs: Iterable[PathLike] | Mapping[PathLike, str | None],
                   folders: Iterable[str] = ("--annotate",)) -> None:
     """Refuse outputs that are an input of the run, the same file as another output, or (for a file
     output, any option not in ``folders``) an existing folder.
 
-    ``outputs`` maps an option name (``"--csv"``) to its path (None = not asked for)."""
+    ``outputs`` maps an option name (``"--csv"``) to its path (None = not asked for). ``inputs`` lists the
+    input paths, or maps each to the option that gave it (``{"runs/a/best.pt": "--init"}``), which the
+    message then names. Every command that writes calls this before it reads or writes anything."""
     given = {opt: p for opt, p in outputs.items() if p}
     if not given:
         return
     for opt, p in given.items():
         if opt not in folders and os.path.isdir(p):
             raise OutputError(f"{opt} {safe_text(os.fspath(p))}: is a folder, give a file name")
-    keys = {}
-    for p in inputs:
-        keys.setdefault(_key(p), p)
+    named = dict(inputs) if isinstance(inputs, Mapping) else dict.fromkeys(inputs)
+    keys: dict[str, tuple[PathLike, str | None]] = {}
+    for p, opt in named.items():
+        if p:
+            keys.setdefault(_key(p), (p, opt))
     for opt, p in given.items():
         hit = keys.get(_key(p))
         if hit is None and os.path.exists(p):
-            hit = next((i for i in keys.values() if os.path.exists(i) and same_file(p, i)), None)
+            hit = next((i for i in keys.values() if os.path.exists(i[0]) and same_file(p, i[0])), None)
         if hit is not None:
+            what = safe_text(os.fspath(hit[0]))
             raise OutputError(f"{opt} {safe_text(os.fspath(p))}: is an input of this run "
-                              f"({safe_text(os.fspath(hit))}); outputs never replace inputs, choose another path")
+                              f"({f'{hit[1]} ' if hit[1] else ''}{what}); outputs never replace inputs, "
+                              "choose another path")
     seen: dict[str, str] = {}
     for opt, p in given.items():
         k = _key(p)

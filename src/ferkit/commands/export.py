@@ -62,7 +62,23 @@ def _temperature(s: str) -> float | str:
     return v
 
 
+def check_export_outputs(args) -> None:
+    """The output rules (:mod:`ferkit.outputs`) for ``--out``: an .onnx name (the suffix is how predict,
+    evaluate and serve tell an ONNX model from a checkpoint), never a checkpoint or dataset of this run."""
+    from ..outputs import OutputError, check_outputs, safe_text
+
+    if not str(args.out).lower().endswith(".onnx"):
+        raise OutputError(f"--out {safe_text(str(args.out))}: not a .onnx file name; the file is ONNX and "
+                          "predict, evaluate and serve know it by that suffix (e.g. --out model.onnx)")
+    inputs = {c: "CHECKPOINT" for c in args.checkpoints}
+    for opt in ("calib_data", "parity_data", "quant_data"):
+        if getattr(args, opt):
+            inputs.setdefault(getattr(args, opt), "--" + opt.replace("_", "-"))
+    check_outputs({"--out": args.out}, inputs)
+
+
 def cmd_export(args) -> int:
+    check_export_outputs(args)  # before torch: a wrong --out is said at once
     need_torch("export")
     from ..export import ExportCheckFailed, export_onnx
 

@@ -110,6 +110,19 @@ def _train_default(dest: str):
 
 
 
+def _check_run_outputs(cfg, config_file: str | None) -> None:
+    """The output rules (:mod:`ferkit.outputs`) for the run folder: no file the run writes there is one of
+    its inputs (``--init runs/a/best.pt --name a`` would replace the weights it starts from)."""
+    from ..outputs import check_outputs
+    from ..train.run import RUN_FILES, run_folder
+
+    folder = run_folder(cfg)
+    inputs = {cfg.data: "--data", cfg.init: "--init", cfg.soft_labels: "--soft-labels", config_file: "--config",
+              getattr(cfg, "votes", ""): "--votes"}
+    check_outputs({f"--out-dir/--name ({f})": folder / f for f in RUN_FILES},
+                  {p: opt for p, opt in inputs.items() if p})
+
+
 def cmd_train(args) -> int:
     need_torch("train")
     from ..train import DistributedRunError, TrainConfig, train
@@ -128,6 +141,7 @@ def cmd_train(args) -> int:
             kw[key] = yaml.safe_load(value)
         changes["model_kwargs"] = kw
     cfg = cfg.updated(changes)
+    _check_run_outputs(cfg, args.config)
     try:
         res = train(cfg, resume=args.resume, explicit=set(changes))
     except DistributedRunError as e:

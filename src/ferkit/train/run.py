@@ -1,7 +1,9 @@
 """A training run: data, model, epochs, checkpoints, interruption; one process or N under torchrun.
 
-Every epoch writes ``runs/<name>/last.pt`` atomically, ``best.pt`` when the selection split improves,
-a row of ``metrics.csv`` and ``curves.png`` (in a torchrun run: process 0 only). ``--resume`` continues
+Every epoch writes ``runs/<name>/last.pt`` atomically, ``best.pt`` when the selection split improves
+(first, so that ``last.pt`` never claims a best that ``best.pt`` does not hold; a Ctrl-C or SIGTERM that
+comes while an epoch is recorded is taken once it is), a row of ``metrics.csv`` and ``curves.png`` (in a
+torchrun run: process 0 only). ``--resume`` continues
 from ``last.pt`` with the checkpoint's config (see :mod:`ferkit.train.resume`): the data order,
 augmentation and dropout of epoch k are drawn from generators seeded by (seed, k, process), so a resumed
 run reaches the same weights as an uninterrupted one (same machine, thread count and process count).
@@ -47,6 +49,15 @@ def _run_name(cfg: TrainConfig) -> str:
     return cfg.name or f"{cfg.model}-s{cfg.seed}"
 
 
+# what a run writes into its folder (run_folder); `ferkit train` checks them against the run's inputs
+RUN_FILES = ("last.pt", "best.pt", "interrupted.pt", "metrics.csv", "curves.png", "config.json")
+
+
+def run_folder(cfg: TrainConfig) -> Path:
+    """``<out_dir>/<name>``: where a run writes :data:`RUN_FILES` (name: ``<model>-s<seed>`` by default)."""
+    return Path(cfg.out_dir) / _run_name(cfg)
+
+
 def _load_data(cfg: TrainConfig, dist: Dist, log):
     val_split = cfg.val_split
     if val_split == "auto":
@@ -89,8 +100,11 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, explicit: set[str] 
     log = log if dist.main else _quiet  # only process 0 talks
     res = None
     try:
-        run_dir = Path(cfg.out_dir) / _run_name(cfg)
+        run_dir = run_folder(cfg)
         ckpt = None
+        if not resume and (run_dir / "last.pt").exists():  # a new run would replace that run's checkpoints
+            raise ValueError(f"{run_dir}: holds a run already (last.pt); continue it with --resume, or give "
+                             "another --name or --out-dir (a new run never replaces another run's checkpoints)")
         if resume:
             # process 0 reads the checkpoint and hands it over: other nodes need no shared filesystem
             ckpt = dist.on_main(lambda: _load_last(run_dir / "last.pt"))
@@ -179,7 +193,9 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: Dist, device: torch.device
     sampler = dist.sampler(len(y_train), cfg.seed * 100_003)
     n_steps = steps_per_epoch(len(sampler), dist.local_batch(cfg.batch_size))
     if dist.main:
-        (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        tmp = run_dir / f".config.json.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(asdict(cfg), indent=2))
+        os.replace(tmp, run_dir / "config.json")
     log(f"model {cfg.model} ({count_params(model):,} params) on {device}; {dist.describe(cfg.batch_size, model)}; "
         f"train {len(y_train)} images ({cfg.train_split}), select on {len(y_val)} ({val_split}); "
         f"{n_steps} steps/epoch; run {run_dir}")
@@ -196,12 +212,14 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: Dist, device: torch.device
             "torch_version": torch.__version__,
         }
 
-    stopping = []
+    stopping: list[int] = []
+    saving: list[bool] = []  # non-empty while an epoch's results are recorded: a signal waits for the end
 
     def on_signal(signum, frame):  # Ctrl-C or SIGTERM (torchrun forwards both): stop once, cleanly
         if not stopping:
             stopping.append(signum)
-            raise KeyboardInterrupt
+            if not saving:
+                raise KeyboardInterrupt
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s}
     interrupted = False
@@ -227,19 +245,28 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: Dist, device: torch.device
             if plateau is not None:
                 plateau.step(v["val_acc"])
             row = {"epoch": epoch + 1, "step": step, "lr": optimizer.param_groups[0]["lr"], **stats, **v}
-            history.append(row)
-            improved = v["val_acc"] > best_acc
-            if improved:
-                best_acc = v["val_acc"]
-            if dist.main:
-                state = checkpoint(epoch + 1)
-                atomic_torch_save(state, last_path)
+            # recording the epoch is one step: a signal here is taken after best.pt, last.pt and metrics.csv
+            # agree. best.pt goes first: last.pt must never claim a best_acc that best.pt does not hold yet
+            # (a kill between the two then leaves last.pt one epoch behind, and --resume redoes that epoch)
+            saving.append(True)
+            try:
+                history.append(row)
+                improved = v["val_acc"] > best_acc
                 if improved:
-                    atomic_torch_save(state, best_path)
-                _write_metrics(run_dir / "metrics.csv", history)
+                    best_acc = v["val_acc"]
+                if dist.main:
+                    state = checkpoint(epoch + 1)
+                    if improved:
+                        atomic_torch_save(state, best_path)
+                    atomic_torch_save(state, last_path)
+                    _write_metrics(run_dir / "metrics.csv", history)
+            finally:
+                saving.clear()
             log(f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {stats['train_loss']:.4f}  acc {stats['train_acc']:.4f}  "
                 f"{val_split} acc {v['val_acc']:.4f}{' *' if improved else ''}  "
                 f"{stats['train_images_per_s']:.0f} img/s  {stats['train_seconds']:.0f}s")
+            if stopping:  # a signal came while the epoch was recorded
+                raise KeyboardInterrupt
     except (KeyboardInterrupt, RuntimeError) as e:
         # after a signal, a collective broken by a peer that stopped first is part of the same interruption
         if not isinstance(e, KeyboardInterrupt) and not (stopping and is_dist_error(e)):
