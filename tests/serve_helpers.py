@@ -59,6 +59,27 @@ class Server:
         self.stop()
         raise RuntimeError(f"ferkit serve did not answer /healthz within {timeout:.0f} s:\n{self.log()}")
 
+    def rss_mb(self) -> float:
+        """Resident memory of the server process (one worker: the server is this process), in MiB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS in /proc (Linux only)")
+
+    def health(self) -> dict:
+        import httpx
+
+        return httpx.get(self.url + "/healthz", timeout=10).json()
+
+    def wait_health(self, ok, timeout: float = 20.0) -> dict:
+        """Poll /healthz until ``ok(health)``; the last health on timeout (the caller asserts on it)."""
+        t_end = time.monotonic() + timeout
+        while True:
+            h = self.health()
+            if ok(h) or time.monotonic() > t_end:
+                return h
+            time.sleep(0.02)
+
     def log(self) -> str:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
@@ -148,3 +169,53 @@ def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
             f.write(b"FRAME\n")
             f.write(cv2.cvtColor(fr, cv2.COLOR_BGR2YUV_I420).tobytes())
     return path
+
+
+# --------------------------------------------------------------------------- raw HTTP (what httpx will not do)
+
+
+class RawRequest:
+    """One HTTP/1.1 request on its own socket, sent in parts as a test wants: headers now, the body later, in
+    part, or never; closed whenever the test says (a client that goes away)."""
+
+    def __init__(self, port: int, target: str, content_type: str, length: int, extra: str = ""):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.sendall(f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+                          f"Content-Length: {length}\r\n{extra}\r\n".encode())
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def answer(self, timeout: float) -> tuple[int, bytes] | None:
+        """(status, body so far) of the server's answer, or None when none came within ``timeout`` s."""
+        self.sock.settimeout(timeout)
+        buf = b""
+        try:
+            while b"\r\n\r\n" not in buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+            head, _, body = buf.partition(b"\r\n\r\n")
+            n = next((int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")),
+                     0)
+            while len(body) < n:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
+        except (TimeoutError, ConnectionError):
+            pass
+        if not buf.startswith(b"HTTP/1.1 "):
+            return None
+        return int(buf.split()[1]), body
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def multipart(field: str, files: list[tuple[str, bytes]], boundary: str = "ferkit-test-boundary") -> bytes:
+    """A multipart/form-data body with one part per (filename, bytes) in ``field``."""
+    parts = [f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\n"
+             f"Content-Type: image/jpeg\r\n\r\n".encode() + data + b"\r\n" for name, data in files]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode()

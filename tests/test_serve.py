@@ -308,3 +308,57 @@ def test_unknown_route_and_one_log_line_per_request(client, server):
     assert re.search(r"127\.0\.0\.1 GET /v2/nothing 404 [\d.]+ ms", log)
     assert re.search(r"127\.0\.0\.1 POST /v1/emotions\?crop=true 200 [\d.]+ ms", log)
     assert "Traceback" not in log
+
+
+def test_a_url_cannot_forge_a_log_line(client, server):
+    """The log writes the path as sent: a percent-encoded line break stays %0a (it used to be decoded, and
+    this URL added a line that looked like a real request)."""
+    fake = "2026-12-03 09:00:00,000 ferkit.serve 127.0.0.1 POST /v1/emotions 200 1.0 ms"
+    r = client.get("/x%0a" + fake.replace(" ", "%20"), params={"q": "a\r\nb"})
+    assert r.status_code == 404
+    client.get("/healthz")  # a line after it: the forged one would sit between the two
+    lines = server.log().splitlines()
+    assert not [ln for ln in lines if ln.startswith("2026-12-03 09:00:00,000")], "a URL added a log line"
+    mine = [ln for ln in lines if " GET /x%0a2026-12-03%2009:00:00,000%20ferkit.serve" in ln]
+    assert len(mine) == 1 and mine[0].endswith(" ms") and "?q=a%0D%0Ab 404 " in mine[0], mine
+
+
+def test_request_limits_share_the_loaded_detector(client, server):
+    """min_face / max_faces only filter detections: 12 distinct values load no new CenterFace session (each
+    used to load one, about 30 MB: 31 values took the server from 649 MB to 1.33 GB), and each is honoured."""
+    astro = (ASSETS / "astronaut.jpg").read_bytes()
+
+    def post(**params):
+        r = client.post("/v1/emotions", content=astro, headers={"content-type": "image/jpeg"}, params=params)
+        assert r.status_code == 200, r.text
+        return r.json()["faces"]
+
+    side = max(post()[0]["box"]["w"], post()[0]["box"]["h"])  # the one face's longer side
+    rss0 = server.rss_mb()
+    for i, mf in enumerate(range(side - 6, side + 6)):
+        faces = post(min_face=mf, max_faces=1 + i % 3, detector="centerface")
+        assert len(faces) == (1 if mf <= side else 0), (mf, side, faces)
+    grown = server.rss_mb() - rss0
+    assert grown < 40, f"RSS grew {grown:.0f} MiB over 12 min_face/max_faces values"
+    assert len(post(min_face=24, max_faces=1)) == 1  # and the defaults still apply afterwards
+
+
+def test_busy_port_is_a_clear_error_before_any_url(tmp_path):
+    """The banner printed its URL before binding: on a busy port, a URL and then uvicorn's Errno 98."""
+    import os
+    import socket
+    import subprocess
+
+    from serve_helpers import REPO
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = dict(os.environ, PYTHONPATH=str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        r = subprocess.run([sys.executable, "-m", "ferkit.cli", "serve", "--model", "fast", "--port", str(port)],
+                           capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "http://" not in r.stderr + r.stdout, r.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: the port is already in use" in r.stderr
+    assert "--port" in r.stderr and "Traceback" not in r.stderr

@@ -107,6 +107,7 @@ def test_camera_page_draws_labelled_boxes(server, browser):
     assert all(abs(a - c) <= 40 for a, c in zip(px[:3], COLORS[st["faces"][0]["label"]])), px
     stats = page.inner_text("#stats")
     assert "fps" in stats and "ms round trip" in stats and "1 face" in stats
+    _assert_labels_whole(page)
     page.screenshot(path=str(ARTIFACTS / "serve-page-camera.png"))
     page.click("#stop")
     assert seen["max_inflight"] == 1, "more than one frame in flight"
@@ -130,13 +131,35 @@ def test_photo_upload_on_a_phone_sized_screen(server, browser):
     # nothing wider than the phone: no sideways scrolling, the canvas fits the screen
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert page.evaluate("view.getBoundingClientRect().width") <= 390
+    _assert_labels_whole(page)
     page.screenshot(path=str(ARTIFACTS / "serve-page-phone-upload.png"), full_page=True)
-    # a file the server refuses: its reason is shown, the page keeps working
+    # a file the server refuses: its reason is shown, and the previous photo and its faces are gone (shown
+    # under the error they would pass for this file's result)
     bad = ARTIFACTS / "not-a-photo.jpg"
     bad.write_text("not an image")
     page.set_input_files("#file", str(bad))
     page.wait_for_selector("#error:not([hidden])", timeout=10_000)
     assert "not an image" in page.inner_text("#error")
     bad.unlink()
+    assert page.is_hidden("#view"), "the previous photo is still shown under the error"
+    assert page.locator("#faces li").count() == 0 and page.evaluate("window.ferkit.faces.length") == 0
+    assert page.inner_text("#stats") == "not-a-photo.jpg: no result"
+    page.screenshot(path=str(ARTIFACTS / "serve-page-phone-refused.png"), full_page=True)
+    # and the next good photo is shown again
+    page.set_input_files("#file", str(ASSETS / "astronaut.jpg"))
+    page.wait_for_selector("#faces li[data-label]", timeout=15_000)
+    assert page.is_visible("#view") and page.is_hidden("#error")
     assert not seen["outside"]
     ctx.close()
+
+
+def _assert_labels_whole(page):
+    """Every emotion name shows whole: on the canvas, the bar panel's label column fits the widest name in its
+    font (the panel used to cut "surprise" to "surpris"); in the list, no label cell overflows."""
+    bars = page.evaluate("window.ferkit.bars")
+    assert bars is not None, "the page drew no probability bars"
+    assert bars["labels"] == list(EMOTIONS) and bars["widest"] <= bars["room"], bars
+    cells = page.evaluate("Array.from(document.querySelectorAll('#faces .bars > span:nth-child(3n+1)'))"
+                          ".map((s) => [s.textContent, s.scrollWidth, s.clientWidth])")
+    assert [c[0] for c in cells] == list(EMOTIONS)
+    assert all(sw <= cw for _, sw, cw in cells), cells

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import sys
 
 
@@ -24,11 +26,16 @@ def add_parser(sub):
                                                              "(default: cores / (workers x concurrency))")
     p.add_argument("--concurrency", type=int, default=None,
                    help="images analysed at once per worker (default: one per core)")
-    p.add_argument("--max-queue", type=int, default=64, help="images waiting per worker before 503 (default 64)")
+    p.add_argument("--max-queue", type=int, default=64,
+                   help="requests waiting per worker, bodies still arriving included; one more gets 503 before its "
+                        "body is read (default 64)")
     p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest image upload in MiB (default 10)")
     p.add_argument("--max-pixels", type=int, default=50_000_000,
                    help="largest image in pixels, width x height (default 50,000,000)")
     p.add_argument("--max-batch", type=int, default=16, help="images per batch request (default 16)")
+    p.add_argument("--body-timeout", type=float, default=60.0,
+                   help="seconds a client has to send a request body, with no pause over 15 s (default 60); "
+                        "a slower body gets 408")
     p.add_argument("--no-access-log", dest="access_log", action="store_false", help="no line per request")
     p.set_defaults(func=cmd_serve)
 
@@ -53,21 +60,58 @@ def cmd_serve(args) -> int:
                       threads=args.threads, max_concurrent=args.concurrency, max_queue=args.max_queue,
                       workers=args.workers, max_upload_bytes=upload,
                       max_request_bytes=max(upload, upload * min(args.max_batch, 4)),
-                      max_pixels=args.max_pixels, max_batch=args.max_batch, access_log=args.access_log)
+                      max_pixels=args.max_pixels, max_batch=args.max_batch, body_timeout=args.body_timeout,
+                      body_idle_timeout=min(15.0, args.body_timeout), access_log=args.access_log)
     # fail here, with a clear message, rather than in every worker
     model = _resolve_model(cfg.model)
     detector = resolve_name(cfg.detector)
     create_detector(detector, min_face=cfg.min_face)
+    sock = listen(args.host, args.port)  # before the banner: the URL it prints is one that answers
     os.environ[ENV_VAR] = cfg.to_env()
     setup_logging(cfg)
+    common = {"host": args.host, "port": args.port, "access_log": False, "log_level": "info"}
+    if args.workers == 1:
+        config = uvicorn.Config(app_from_env(), **common)
+    else:
+        config = uvicorn.Config("ferkit.serve.app:app_from_env", factory=True, workers=args.workers, **common)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"ferkit serve: http://{shown}:{args.port}/  (page)  /docs  (API)  model {model.name}, detector "
           f"{detector}, {args.workers} worker(s) x {cfg.concurrency} inference thread(s)", file=sys.stderr)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"ferkit serve: listening on {args.host}: other machines can reach this server", file=sys.stderr)
-    if args.workers == 1:
-        uvicorn.run(app_from_env(), host=args.host, port=args.port, access_log=False, log_level="info")
-    else:
-        uvicorn.run("ferkit.serve.app:app_from_env", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, access_log=False, log_level="info")
-    return 0
+    server = uvicorn.Server(config)
+    try:
+        if args.workers == 1:
+            server.run(sockets=[sock])
+        else:
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, sockets=[sock]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    return 3 if args.workers == 1 and not server.started else 0  # 3: uvicorn's code for a failed startup
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port, bound the way uvicorn binds (SO_REUSEADDR, inheritable for worker
+    processes); ValueError with what to do when the port is taken or the address is not this machine's."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        shown = f"[{host}]" if ":" in host else host
+        hint = {errno.EADDRINUSE: "the port is already in use (another server?): stop it or choose another --port",
+                errno.EACCES: "no permission for this port (ports below 1024 need root): choose another --port",
+                errno.EADDRNOTAVAIL: "this machine has no such address: check --host"}
+        raise ValueError(f"cannot listen on {shown}:{port}: {hint.get(e.errno, e.strerror or e)}") from None
+    except OverflowError as e:
+        sock.close()
+        raise ValueError(f"--port {port} is not a port number (1..65535): {e}") from None
+    sock.set_inheritable(True)
+    return sock

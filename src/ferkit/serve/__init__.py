@@ -5,7 +5,9 @@ Install with ``pip install 'ferkit[serve]'``. Files, one concern each:
 
 * ``config``    -- :class:`ServeConfig`, what the server was started with (passed to worker processes)
 * ``limits``    -- upload size, pixel count, accepted formats; bytes -> BGR image or a 4xx :class:`ApiError`
-* ``inference`` -- the recognizers and the bounded thread pool that keeps inference off the event loop
+* ``admission`` -- requests in: a place in the queue before the body is read (or 503), a deadline for the body
+  (408), the work of a client that has gone dropped
+* ``inference`` -- the recognizers and the thread pool that keeps inference off the event loop
 * ``schemas``   -- the JSON shapes, for the OpenAPI document
 * ``app``       -- the FastAPI application: routes, error handlers, one log line per request
 * ``static/``   -- the page at ``/`` (plain HTML + JS + CSS, nothing from the internet)

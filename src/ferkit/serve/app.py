@@ -1,4 +1,9 @@
-"""The FastAPI application: routes, JSON errors, one log line per request, the page and offline docs."""
+"""The FastAPI application: routes, JSON errors, one log line per request, the page and offline docs.
+
+Middleware, outermost first: :class:`AccessLog` (one line per request, control characters escaped),
+:class:`~.limits.BodyLimit` (413 by declared size, before reading), :class:`~.admission.Admission` (a slot
+on arrival or 503, a deadline for the body).
+"""
 
 import contextlib
 import enum
@@ -8,13 +13,15 @@ from pathlib import Path
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..emotions import EMOTIONS
+from .admission import CLIENT_GONE, Admission, ClientGone
 from .config import ServeConfig
 from .inference import InferenceService
 from .limits import MEDIA_TYPES, ApiError, BodyLimit, check_media_type
@@ -23,7 +30,7 @@ from .schemas import BatchOut, EmotionsOut, ErrorOut, Health, ModelOut
 log = logging.getLogger("ferkit.serve")
 STATIC = Path(__file__).resolve().parent / "static"
 
-ERRORS = {s: {"model": ErrorOut} for s in (400, 413, 415, 422, 503)}
+ERRORS = {s: {"model": ErrorOut} for s in (400, 408, 413, 415, 422, 503)}
 _BINARY = {"type": "string", "format": "binary"}
 ONE_IMAGE_BODY = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
@@ -56,7 +63,9 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
                     f"Limits: {cfg.max_upload_bytes / 2**20:g} MiB and {cfg.max_pixels:,} pixels per image, "
                     f"{cfg.max_batch} images per batch.")
     app.state.service = svc
-    app.add_middleware(BodyLimit, limit=cfg.max_request_bytes)
+    app.add_middleware(Admission, service=svc, body_timeout=cfg.body_timeout,
+                       body_idle_timeout=cfg.body_idle_timeout)
+    app.add_middleware(BodyLimit, limit=cfg.max_request_bytes, raw_limit=cfg.max_upload_bytes)
     if cfg.access_log:
         app.add_middleware(AccessLog)
     _add_error_handlers(app)
@@ -73,15 +82,16 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
     @app.get("/healthz", response_model=Health, tags=["service"])
     async def healthz():
         """Answers at once, also while images are being analysed."""
-        return {"status": "ok", "pending": svc.pending, "concurrency": cfg.concurrency,
-                "uptime_s": round(time.time() - svc.started, 1)}
+        return {"status": "ok", "pending": svc.pending, "receiving": svc.receiving, "capacity": svc.capacity,
+                "concurrency": cfg.concurrency, "done": svc.done, "dropped": svc.dropped,
+                "timed_out": svc.timed_out, "refused": svc.refused, "uptime_s": round(time.time() - svc.started, 1)}
 
     @app.get("/v1/model", response_model=ModelOut, tags=["service"])
     async def model():
         """The model file, its labels and members, the model card's headline numbers, the limits."""
         limits = {k: getattr(cfg, k) for k in ("max_upload_bytes", "max_request_bytes", "max_pixels", "max_batch",
-                                               "max_queue")} | {"concurrency": cfg.concurrency,
-                                                                "media_types": list(MEDIA_TYPES)}
+                                               "max_queue", "body_timeout")} | {"concurrency": cfg.concurrency,
+                                                                                "media_types": list(MEDIA_TYPES)}
         return svc.model_info() | {"detectors": list_detectors(), "limits": limits}
 
     @app.post("/v1/emotions", response_model=EmotionsOut, responses=ERRORS, openapi_extra=ONE_IMAGE_BODY,
@@ -96,7 +106,8 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         """Every face in one image: box, detector score, landmarks where known, label, confidence and the
         7 probabilities; the image size and the model used."""
         name, data = await _one_image(request, cfg)
-        return JSONResponse(await svc.submit(svc.analyse, data, name, options(detector, max_faces, min_face, crop)))
+        opts = options(detector, max_faces, min_face, crop)
+        return JSONResponse(await svc.submit(svc.analyse, data, name, opts, receive=request.receive))
 
     @app.post("/v1/emotions/batch", response_model=BatchOut, responses=ERRORS, openapi_extra=BATCH_BODY,
               tags=["emotions"])
@@ -110,30 +121,32 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         """Several images (multipart fields `files`, up to the batch limit): one result or one error per
         image, in the order sent. A bad image fails alone."""
         items = await _many_images(request, cfg)
-        results = await svc.submit(svc.analyse_many, items, options(detector, max_faces, min_face, crop))
+        results = await svc.submit(svc.analyse_many, items, options(detector, max_faces, min_face, crop),
+                                   receive=request.receive)
         return JSONResponse({"results": results, "images": len(results),
                              "failed": sum(r["status"] != 200 for r in results)})
 
     return app
 
 
-async def _read_upload(f, cfg: ServeConfig) -> tuple[str, bytes | ApiError]:
-    """(name, bytes), or (name, ApiError) for a file over the per-image limit (not read into memory)."""
+def _upload(f, cfg: ServeConfig) -> tuple[str, object]:
+    """(name, the upload's file), or (name, ApiError) for a file over the per-image limit. Files are not read
+    here: the job reads each (spooled to disk beyond 1 MiB) when it comes to it, one at a time."""
     name = f.filename or "file"
     if f.size is not None and f.size > cfg.max_upload_bytes:
         return name, ApiError(413, "file_too_large", f"{name}: {f.size / 2**20:.1f} MiB is more than the "
                               f"{cfg.max_upload_bytes / 2**20:.1f} MiB allowed per image")
-    return name, await f.read()
+    return name, f.file
 
 
-async def _one_image(request: Request, cfg: ServeConfig) -> tuple[str, bytes]:
+async def _one_image(request: Request, cfg: ServeConfig) -> tuple[str, object]:
     ct = request.headers.get("content-type", "")
     if ct.lower().startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=8)
         f = form.get("file")
         if not isinstance(f, UploadFile):
             raise ApiError(400, "missing_file", "multipart body has no file in the field 'file'")
-        name, data = await _read_upload(f, cfg)
+        name, data = _upload(f, cfg)
         if isinstance(data, ApiError):
             raise data
         return name, data
@@ -141,7 +154,7 @@ async def _one_image(request: Request, cfg: ServeConfig) -> tuple[str, bytes]:
     return "body", await request.body()
 
 
-async def _many_images(request: Request, cfg: ServeConfig) -> list[tuple[str, bytes | ApiError]]:
+async def _many_images(request: Request, cfg: ServeConfig) -> list[tuple[str, object]]:
     ct = request.headers.get("content-type", "")
     if not ct.lower().startswith("multipart/form-data"):
         raise ApiError(415, "unsupported_media_type",
@@ -154,13 +167,18 @@ async def _many_images(request: Request, cfg: ServeConfig) -> list[tuple[str, by
     if texts:
         raise ApiError(400, "missing_file", f"multipart field 'files' number {texts[0] + 1} is text, not a file "
                        "upload (curl: -F files=@photo.jpg)")
-    return [await _read_upload(f, cfg) for f in files]
+    return [_upload(f, cfg) for f in files]
 
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, e: ApiError):
         return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
+
+    @app.exception_handler(ClientGone)
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, e: Exception):
+        return Response(status_code=CLIENT_GONE)  # nobody reads it: the access log records the 499
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, e: RequestValidationError):
@@ -178,7 +196,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 class AccessLog:
-    """One line per request: client, method, path, status, milliseconds (logger ``ferkit.serve``)."""
+    """One line per request: client, method, path, status, milliseconds (logger ``ferkit.serve``).
+
+    The path is logged as the client sent it (``raw_path``: ``%0a`` stays ``%0a``, never a line break), and
+    any control or non-ASCII character left is escaped (:func:`printable`): a URL cannot add a fake line."""
 
     def __init__(self, app):
         self.app = app
@@ -198,9 +219,16 @@ class AccessLog:
             await self.app(scope, receive, send_)
         finally:
             client = scope.get("client") or ("-", 0)
-            q = scope.get("query_string", b"").decode("latin-1")
-            log.info("%s %s %s%s %d %.1f ms", client[0], scope["method"], scope["path"], f"?{q}" if q else "",
-                     status[0], (time.perf_counter() - t0) * 1e3)
+            path = scope.get("raw_path") or scope["path"].encode("utf-8")
+            q = scope.get("query_string", b"")
+            target = printable(path + (b"?" + q if q else b""))
+            log.info("%s %s %s %d %.1f ms", printable(str(client[0]).encode()), scope["method"], target, status[0],
+                     (time.perf_counter() - t0) * 1e3)
+
+
+def printable(raw: bytes) -> str:
+    """Bytes from a request as one log-safe word: printable ASCII as is, every other byte as ``\\xNN``."""
+    return "".join(chr(b) if 0x21 <= b < 0x7F and b != 0x5C else f"\\x{b:02x}" for b in raw)
 
 
 def app_from_env() -> FastAPI:

@@ -19,12 +19,14 @@ class ServeConfig:
     max_faces: int | None = None  # default cap on faces per image
     threads: int | None = None  # onnxruntime threads per inference call (None: cores / concurrency)
     max_concurrent: int | None = None  # inference jobs at once in this process (None: one per core)
-    max_queue: int = 64  # jobs waiting beyond that; more -> 503 (the client should retry)
+    max_queue: int = 64  # requests waiting (or still arriving) beyond that; more -> 503 at once (retry)
     workers: int = 1  # uvicorn worker processes (used to share the cores out)
     max_upload_bytes: int = 10 * MiB  # one image
     max_request_bytes: int = 40 * MiB  # one request body (a batch)
     max_pixels: int = 50_000_000  # width x height of one image (decompression bombs)
     max_batch: int = 16  # images in one batch request
+    body_timeout: float = 60.0  # seconds a client has to send a request body (else 408)
+    body_idle_timeout: float = 15.0  # ... with no pause longer than this
     access_log: bool = True
 
     def __post_init__(self):
@@ -32,6 +34,9 @@ class ServeConfig:
                      "max_batch"):
             if int(getattr(self, name)) < (0 if name == "max_queue" else 1):
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
+        for name in ("body_timeout", "body_idle_timeout"):
+            if not float(getattr(self, name)) > 0:
+                raise ValueError(f"{name} must be > 0 seconds, not {getattr(self, name)}")
         for name in ("max_faces", "threads", "max_concurrent"):
             v = getattr(self, name)
             if v is not None and int(v) < 1:

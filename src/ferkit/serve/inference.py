@@ -1,28 +1,31 @@
-"""Inference off the event loop: one ONNX session per process, detectors per request options, and a
-bounded thread pool (``concurrency`` jobs at once, ``max_queue`` waiting, more -> 503 busy).
+"""Inference off the event loop: one ONNX session per process, one detector per detector name, and a thread
+pool of ``concurrency`` jobs at once (how many requests may wait is decided on arrival, see :mod:`.admission`).
 
-Decoding runs in the pool too, so the event loop only moves bytes and ``/healthz`` answers while a batch is
-being classified. Faces are reported with :meth:`ferkit.recognizer.Face.as_dict` (the one JSON form of a face).
+A request's ``min_face`` and ``max_faces`` only filter the detector's output: they get a shallow copy of the
+detector for that name, sharing its loaded model (CenterFace's ONNX session, the per-thread cascades), never
+a new one. Decoding (and reading uploads spooled to disk) runs in the pool too, so the event loop only moves
+bytes and ``/healthz`` answers while a batch is being classified. A job is told when its client has gone
+(``gone``) and stops before its next image. Faces are reported with :meth:`ferkit.recognizer.Face.as_dict`
+(the one JSON form of a face).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import hashlib
 import json
 import threading
 import time
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from .admission import ClientGone, wait_for_disconnect
 from .config import ServeConfig
 from .limits import ApiError, decode_image
-
-_CACHE_SIZE = 16  # detector variants (name, min_face, max_faces) kept per process
 
 
 class InferenceService:
@@ -36,9 +39,14 @@ class InferenceService:
         self.default_detector = resolve_name(cfg.detector)
         self.model_name = _model_name(cfg.model, self.base.model_path)
         self.pool = ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="ferkit-infer")
-        self.pending = 0  # jobs running or waiting (touched on the event loop only)
-        self.done = 0
-        self._variants: OrderedDict[tuple, object] = OrderedDict()
+        # counters, touched on the event loop only (by admission.Admission and submit)
+        self.pending = 0  # analysis requests admitted: body arriving, waiting or being analysed
+        self.receiving = 0  # of which the body is still arriving
+        self.done = 0  # jobs finished
+        self.dropped = 0  # jobs dropped because the client disconnected
+        self.timed_out = 0  # bodies that did not arrive in time (408)
+        self.refused = 0  # requests answered 503 on arrival
+        self._detectors: dict[str, object] = {self.default_detector: self.base.detector}
         self._lock = threading.Lock()
         self.started = time.time()
         self._info: dict | None = None
@@ -60,39 +68,55 @@ class InferenceService:
 
     # ------------------------------------------------------------------ recognizers
 
+    @property
+    def capacity(self) -> int:
+        """Requests admitted at once: ``concurrency`` analysed and ``max_queue`` waiting or arriving."""
+        return self.cfg.concurrency + self.cfg.max_queue
+
     def recognizer(self, detector: str | None, min_face: int | None, max_faces: int | None):
-        """The base recognizer, or a copy sharing its ONNX session with another detector setting."""
-        from ..faces import DetectorUnavailable, create_detector, resolve_name
+        """The base recognizer, or a shallow copy of it (same ONNX session) with another detector setting."""
+        from ..faces import resolve_name
 
         name = resolve_name(detector or self.cfg.detector)
         mf = int(min_face or self.cfg.min_face)
         mx = max_faces if max_faces is not None else self.cfg.max_faces
-        key = (name, mf, mx)
-        if key == (self.default_detector, self.cfg.min_face, self.cfg.max_faces):
+        det = self._detector(name)
+        if det is self.base.detector and (mf, mx) == (det.min_face, det.max_faces):
             return self.base
+        if (mf, mx) != (det.min_face, det.max_faces):
+            det = copy.copy(det)  # post-processing limits only: the copy shares the loaded model
+            det.min_face, det.max_faces = mf, mx
+        rec = copy.copy(self.base)
+        rec.detector, rec.crop = det, det.crop
+        return rec
+
+    def _detector(self, name: str):
+        """The one detector of this name in this process (created on first use)."""
+        from ..faces import DetectorUnavailable, create_detector
+
+        det = self._detectors.get(name)
+        if det is not None:
+            return det
         with self._lock:
-            rec = self._variants.get(key)
-            if rec is not None:
-                self._variants.move_to_end(key)
-                return rec
-            try:
-                det = create_detector(name, min_face=mf, max_faces=mx)
-            except DetectorUnavailable as e:
-                raise ApiError(400, "detector_unavailable", str(e)) from None
-            rec = copy.copy(self.base)
-            rec.detector, rec.crop = det, det.crop
-            self._variants[key] = rec
-            while len(self._variants) > _CACHE_SIZE:
-                self._variants.popitem(last=False)
-            return rec
+            det = self._detectors.get(name)
+            if det is None:
+                try:
+                    det = create_detector(name, min_face=self.cfg.min_face, max_faces=self.cfg.max_faces)
+                except DetectorUnavailable as e:
+                    raise ApiError(400, "detector_unavailable", str(e)) from None
+                self._detectors[name] = det
+            return det
 
     # ------------------------------------------------------------------ jobs (run in the pool)
 
-    def analyse(self, data: bytes, name: str, opts: dict) -> dict:
-        """Bytes of one image -> the response dict (raises ApiError for the client's mistakes)."""
+    def analyse(self, data, name: str, opts: dict, gone: threading.Event | None = None) -> dict:
+        """One image (bytes, or an upload's file) -> the response dict (raises ApiError for the client's
+        mistakes, ClientGone when ``gone`` is set before the work is done)."""
+        _check(gone)
         t0 = time.perf_counter()
-        bgr = decode_image(data, name, self.cfg)
+        bgr = decode_image(_bytes(data, self.cfg.max_upload_bytes), name, self.cfg)
         t1 = time.perf_counter()
+        _check(gone)
         rec = self.recognizer("full" if opts.get("crop") else opts.get("detector"), opts.get("min_face"),
                               opts.get("max_faces"))
         faces = rec.detect(bgr)
@@ -102,31 +126,49 @@ class InferenceService:
                 "model": self.model_name, "detector": rec.detector.name,
                 "timing_ms": {"decode": round((t1 - t0) * 1e3, 2), "inference": round((t2 - t1) * 1e3, 2)}}
 
-    def analyse_many(self, items: list[tuple[str, bytes | ApiError]], opts: dict) -> list[dict]:
-        """Several images: one result or one error per image, in order; one bad image never fails the rest."""
+    def analyse_many(self, items: list[tuple[str, object]], opts: dict, gone: threading.Event | None = None
+                     ) -> list[dict]:
+        """Several images (bytes, upload files or ApiErrors): one result or one error per image, in order; one
+        bad image never fails the rest; stops before the next image once ``gone`` is set (ClientGone)."""
         out = []
         for i, (name, data) in enumerate(items):
             try:
                 if isinstance(data, ApiError):
                     raise data
-                out.append({"index": i, "filename": name, "status": 200} | self.analyse(data, name, opts))
+                out.append({"index": i, "filename": name, "status": 200} | self.analyse(data, name, opts, gone))
             except ApiError as e:
                 out.append({"index": i, "filename": name, "status": e.status} | e.body())
         return out
 
     # ------------------------------------------------------------------ async side
 
-    async def submit(self, fn, *args):
-        """Run ``fn(*args)`` in the pool; 503 when ``concurrency + max_queue`` jobs are already there."""
-        if self.pending >= self.cfg.concurrency + self.cfg.max_queue:
-            raise ApiError(503, "busy", f"server busy: {self.pending} images are being analysed or waiting; "
-                           "retry shortly", headers={"Retry-After": "1"})
-        self.pending += 1
+    async def submit(self, fn, *args, receive=None):
+        """Run ``fn(*args, gone=event)`` in the pool. With ``receive`` (the request's, its body already read),
+        a client that disconnects first has its job dropped: taken off the queue if it has not started, told
+        to stop (``gone`` set) if it has, and waited for, so that the request's slot stays taken until the
+        thread is free again; then ClientGone."""
+        gone = threading.Event()
+        fut = self.pool.submit(fn, *args, gone=gone)
+        job = asyncio.wrap_future(fut)
+        watch = asyncio.ensure_future(wait_for_disconnect(receive)) if receive is not None else None
         try:
-            return await asyncio.wrap_future(self.pool.submit(fn, *args))
+            if watch is not None:
+                await asyncio.wait({job, watch}, return_when=asyncio.FIRST_COMPLETED)
+                if not job.done() and watch.done() and watch.exception() is None:
+                    gone.set()
+                    fut.cancel()
+                    with contextlib.suppress(Exception, asyncio.CancelledError):
+                        await job
+                    self.dropped += 1
+                    raise ClientGone
+            try:
+                return await job
+            finally:
+                self.done += 1
         finally:
-            self.pending -= 1
-            self.done += 1
+            if watch is not None:
+                watch.cancel()
+            fut.cancel()  # this request was cancelled itself (the server is stopping): its job never starts
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -148,6 +190,19 @@ class InferenceService:
                 "detector": self.default_detector, "headline": _headline(sha),
             }
         return self._info
+
+
+def _check(gone: threading.Event | None) -> None:
+    if gone is not None and gone.is_set():
+        raise ClientGone
+
+
+def _bytes(data, limit: int) -> bytes:
+    """Bytes as given, or read from an upload's (spooled) file: at most ``limit + 1`` bytes."""
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data)
+    data.seek(0)
+    return data.read(limit + 1)
 
 
 def _model_name(model, path: Path) -> str:

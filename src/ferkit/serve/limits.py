@@ -89,25 +89,31 @@ def decode_image(data: bytes, name: str, cfg: ServeConfig) -> np.ndarray:
 
 
 class BodyLimit:
-    """ASGI middleware: refuse request bodies over ``limit`` bytes with 413, by Content-Length when given
-    and by counting the bytes received otherwise (chunked uploads), without reading the rest."""
+    """ASGI middleware: refuse request bodies over ``limit`` bytes (``raw_limit`` for a body that is not
+    multipart: it is one image) with 413, by Content-Length when given, before reading a byte, and by counting
+    the bytes received otherwise (chunked uploads), without reading the rest."""
 
-    def __init__(self, app, limit: int):
+    def __init__(self, app, limit: int, raw_limit: int | None = None):
         self.app, self.limit = app, int(limit)
+        self.raw_limit = min(self.limit, int(raw_limit or limit))
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
+        declared = headers.get(b"content-length")
         if declared is not None:
             try:
                 n = int(declared)
             except ValueError:
                 n = -1
             if n < 0:
-                return await _send_error(send, ApiError(400, "bad_content_length", "invalid Content-Length header"))
+                return await send_error(send, ApiError(400, "bad_content_length", "invalid Content-Length header"))
             if n > self.limit:
-                return await _send_error(send, _too_big(n, self.limit))
+                return await send_error(send, _too_big(n, self.limit))
+            if not multipart and n > self.raw_limit:
+                return await send_error(send, _raw_too_big(n, self.raw_limit))
         seen = 0
 
         async def counted():
@@ -117,6 +123,8 @@ class BodyLimit:
                 seen += len(msg.get("body", b""))
                 if seen > self.limit:
                     raise _too_big(seen, self.limit)
+                if not multipart and seen > self.raw_limit:
+                    raise _raw_too_big(seen, self.raw_limit)
             return msg
 
         return await self.app(scope, counted, send)
@@ -124,12 +132,21 @@ class BodyLimit:
 
 def _too_big(n: int, limit: int) -> ApiError:
     return ApiError(413, "request_too_large",
-                    f"request body of {_mb(n)}{'+' if n > limit else ''} is more than the {_mb(limit)} allowed")
+                    f"request body of {_mb(n)}{'+' if n > limit else ''} is more than the {_mb(limit)} allowed",
+                    headers={"Connection": "close"})
 
 
-async def _send_error(send, err: ApiError) -> None:
+def _raw_too_big(n: int, limit: int) -> ApiError:
+    return ApiError(413, "file_too_large", f"body: {_mb(n)} is more than the {_mb(limit)} allowed per image "
+                    "(a raw body is one image)", headers={"Connection": "close"})
+
+
+async def send_error(send, err: ApiError) -> None:
+    """Answer with ``err`` as JSON and close the connection (for middleware that answers before reading)."""
     body = json.dumps(err.body()).encode()
+    extra = [(k.lower().encode(), str(v).encode()) for k, v in (err.headers or {}).items()
+             if k.lower() != "connection"]
     await send({"type": "http.response.start", "status": err.status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+                            (b"connection", b"close"), *extra]})
     await send({"type": "http.response.body", "body": body})

@@ -79,8 +79,14 @@ class ErrorOut(BaseModel):
 
 class Health(BaseModel):
     status: str
-    pending: int = Field(description="images being analysed or waiting in this worker")
+    pending: int = Field(description="analysis requests in this worker: body arriving, waiting or analysed")
+    receiving: int = Field(description="of which the body is still arriving")
+    capacity: int = Field(description="the most requests taken at once (concurrency + max_queue); more get 503")
     concurrency: int
+    done: int = Field(description="jobs finished since the start")
+    dropped: int = Field(description="jobs dropped because their client disconnected first")
+    timed_out: int = Field(description="request bodies that did not arrive in time (408)")
+    refused: int = Field(description="requests refused on arrival because the server was full (503)")
     uptime_s: float
 
 

@@ -82,11 +82,13 @@ function drawFaces(faces, sx, sy) {
       ctx.arc(p[0] * sx, p[1] * sy, 2.5 * unit, 0, 2 * Math.PI);
       ctx.fill();
     }
-    // seven probability bars beside the box (right side, or left when there is no room)
-    const bw = 70 * unit, bh = 10 * unit, gap = 3 * unit, lw = 44 * unit;
+    // seven probability bars beside the box (right side, or left when there is no room); the label column
+    // is as wide as the widest emotion name in this font, so every name shows whole
+    ctx.font = `${Math.round(10 * unit)}px system-ui, sans-serif`;
+    const widest = Math.max(...EMOTIONS.map((e) => ctx.measureText(e).width));
+    const bw = 70 * unit, bh = 10 * unit, gap = 3 * unit, pad = 2 * unit, lw = Math.ceil(widest) + 2 * pad;
     let bx = x + w + 6 * unit;
     if (bx + lw + bw > view.width) bx = Math.max(0, x - lw - bw - 6 * unit);
-    ctx.font = `${Math.round(10 * unit)}px system-ui, sans-serif`;
     EMOTIONS.forEach((e, i) => {
       const by = y + i * (bh + gap);
       ctx.fillStyle = "rgba(0,0,0,0.55)";
@@ -94,8 +96,9 @@ function drawFaces(faces, sx, sy) {
       ctx.fillStyle = COLORS[e];
       ctx.fillRect(bx + lw, by, bw * (f.probs[e] || 0), bh);
       ctx.fillStyle = "#fff";
-      ctx.fillText(e.slice(0, 7), bx + 2 * unit, by);
+      ctx.fillText(e, bx + pad, by);
     });
+    state.bars = { labels: [...EMOTIONS], widest, room: lw - 2 * pad };  // read by the browser test
   }
 }
 
@@ -168,6 +171,7 @@ function sendNext() {
       renderStats();
     } catch (e) {
       showError(e.message);
+      showResult([]);  // no stale boxes on the live picture under the error
       await sleep(500);
     } finally {
       state.inflight = false;
@@ -192,6 +196,7 @@ async function start() {
   }
   video.srcObject = state.stream;
   await video.play();
+  $("stage").hidden = false;
   state.running = true;
   state.photo = null;
   state.faces = [];
@@ -224,19 +229,29 @@ async function analysePhoto(file) {
   try {
     const [js, ms] = await analyse(file, file.type || "application/octet-stream", false);
     state.photo = file.name;
-    state.faces = js.faces;
     state.latencies.push(ms);
     view.width = js.image.width;
     view.height = js.image.height;
     if (bitmap) ctx.drawImage(bitmap, 0, 0, view.width, view.height);
     else { ctx.fillStyle = "#333"; ctx.fillRect(0, 0, view.width, view.height); }
+    $("stage").hidden = false;
     drawFaces(js.faces, 1, 1);
-    renderList(js.faces);
+    showResult(js.faces);
     $("stats").textContent = `${file.name}: ${js.faces.length} face${js.faces.length === 1 ? "" : "s"} · ` +
       `${Math.round(ms)} ms round trip`;
   } catch (e) {
+    // the previous photo and its faces go: under this error they would pass for this file's result
+    state.photo = null;
+    showResult([]);
+    $("stage").hidden = true;
+    $("stats").textContent = `${file.name}: no result`;
     showError(`${file.name}: ${e.message}`);
   }
+}
+
+function showResult(faces) {
+  state.faces = faces;
+  renderList(faces);
 }
 
 $("start").addEventListener("click", start);
