@@ -167,3 +167,46 @@ def test_recognizer_methods_share_the_input_path(rec, face, tmp_path):
     for img in (face, face / 255.0, face.astype(np.int32) * 4, face[:, :, None], np.repeat(face[:, :, None], 3, 2)):
         np.testing.assert_allclose(rec.classify(img).probs, ref, atol=0.02)
         np.testing.assert_allclose(rec.classify_boxes(img, whole)[0].probs, ref, atol=0.02)
+
+
+# --------------------------------------------------------------------------- issue 20, item 12: values in files
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_float_tiff_with_one_non_finite_pixel_is_an_error_naming_the_file(bad, face, tmp_path):
+    """It decoded to an all-black image (a NaN maximum scaled everything to NaN, cast to 0): "no face", 200."""
+    from PIL import Image
+
+    from ferkit.images import read_image
+
+    a = face.astype(np.float32) / 255.0
+    a[10, 10] = bad
+    path = tmp_path / "bad.tif"
+    Image.fromarray(a, "F").save(path)
+    with pytest.raises(ImageError, match=r"bad\.tif: 1 of 2,304 pixel values are NaN or infinite"):
+        read_image(path)
+    rows = tmp_path / "rows.csv"
+    assert main(["predict", str(path), "--csv", str(rows), "--model", "fast", "-q", "--no-progress"]) == 1
+    (row,) = list(csv.DictReader(rows.open()))
+    assert row["status"].startswith("error: ") and "NaN or infinite" in row["status"], row
+
+
+def test_files_in_16_and_32_bit_modes_follow_the_array_rule(face, tmp_path):
+    """One rule for files and arrays: negative values are black, so an all-negative float image is black (it
+    came out inverted: scaled by a negative maximum), and a 32-bit file is not stretched to its maximum."""
+    from PIL import Image
+
+    from ferkit.images import read_image
+
+    cases = {
+        "neg.tif": -(face.astype(np.float32) + 1.0),  # every value below 0
+        "signed.tif": face.astype(np.float32) / 127.5 - 1.0,  # -1..1: the dark half is black, the rest 0..1
+        "int32.tif": face.astype(np.int32) - 128,  # mode I, max 127: was stretched to 255
+        "u16.png": face.astype(np.uint16) * 257,  # mode I;16: scaled to its maximum, as arrays are
+    }
+    for name, arr in cases.items():
+        Image.fromarray(arr).save(tmp_path / name)
+        got = read_image(tmp_path / name)
+        np.testing.assert_array_equal(got[:, :, 0], to_gray(arr), err_msg=name)
+        np.testing.assert_array_equal(to_bgr(Image.open(tmp_path / name)), got, err_msg=name)
+    assert read_image(tmp_path / "neg.tif").max() == 0

@@ -5,22 +5,42 @@ the caller says ``channels="rgb"``; 2-D arrays (and H x W x 1) are grayscale; 4-
 BGRA/RGBA and are composited on white. PIL images carry their own mode, and files are decoded with
 EXIF orientation applied (a phone photo taken sideways comes out upright).
 
-Values of other dtypes become uint8 by one rule (:func:`_as_uint8`), the same for every entry point:
-negative values clip to 0 (black); integers above 255 are scaled so the array's maximum becomes 255;
-floats whose maximum is at most 1.0 are taken as 0..1 and scaled by 255, other floats as 0..255 (clipped);
-booleans are 0 or 255; NaN or infinity is an error. Nothing wraps around.
+Values of other dtypes become uint8 by one rule (:func:`_as_uint8`), the same for every entry point, arrays,
+PIL images and files alike (16-bit PNGs, 32-bit integer and float TIFFs): negative values are below black and
+clip to 0 (an image with no value above 0 is black, never inverted); integers above 255 are scaled so the
+image's maximum becomes 255; floats whose maximum is at most 1.0 are taken as 0..1 and scaled by 255, other
+floats as 0..255 (clipped); booleans are 0 or 255; NaN or infinity anywhere is an error (:class:`ImageError`,
+naming the file). Nothing wraps around.
+
+Memory: files are converted to BGR in bands of rows, so a palette or grayscale image never exists as a full
+RGBA or float copy (a 6 KB 7000 x 7000 palette PNG peaked at 920 MiB, 6x its BGR size). :func:`load_image`
+decodes an image of more than ``DECODE_MAX_PIXELS`` at reduced size (JPEG: scaled in the decoder with
+``draft``, the cheap way; other formats: reduced before conversion) and says so in its ``note``; boxes found on
+it are mapped back to the file's pixels by the caller (:meth:`DecodedImage.to_original`). Pillow's own
+decompression-bomb warning is never printed: ferkit checks sizes itself and says what it did.
 No torch here.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
+import threading
+import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
+# files of more pixels than this are decoded at reduced size by load_image (a 12000 x 12000 JPEG at 1/2 size);
+# detection runs at 640 px by default, so no face it can find is lost
+DECODE_MAX_PIXELS = 50_000_000
+_BAND_PIXELS = 1 << 20  # rows converted to BGR at a time: about a million pixels
+_NUMERIC_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+_OPEN_LOCK = threading.Lock()  # warnings.catch_warnings is process-wide: one open at a time in ferkit
 
 ImageInput = str | os.PathLike | Image.Image | np.ndarray
 
@@ -30,24 +50,73 @@ class ImageError(ValueError):
 
 
 def _pil_to_bgr(img: Image.Image) -> np.ndarray:
+    """A PIL image in any mode -> contiguous BGR uint8, composited on white, converted band by band."""
     img = ImageOps.exif_transpose(img)
-    if img.mode in ("RGBA", "LA", "P", "PA") or (img.mode == "RGB" and "transparency" in img.info):
-        img = img.convert("RGBA")
-        bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(bg, img)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        a = np.asarray(img, dtype=np.float32)
-        hi = float(a.max()) or 1.0
-        a = np.clip(a * (255.0 / hi), 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(np.repeat(a[:, :, None], 3, axis=2))
-    rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    return np.ascontiguousarray(rgb[:, :, ::-1])
+    w, h = img.size
+    if img.mode in _NUMERIC_MODES:  # 16/32-bit and float: the dtype rule needs the whole image (its maximum)
+        g = _as_uint8(np.asarray(img))
+        return np.ascontiguousarray(np.repeat(g[:, :, None], 3, axis=2))
+    alpha = img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        img.mode in ("P", "RGB", "L") and "transparency" in img.info)
+    out = np.empty((h, w, 3), np.uint8)
+    step = max(1, _BAND_PIXELS // max(1, w))
+    for y in range(0, h, step):
+        band = img.crop((0, y, w, min(h, y + step))) if (y or step < h) else img
+        if alpha:
+            band = band.convert("RGBA")
+            bg = Image.new("RGB", band.size, (255, 255, 255))
+            bg.paste(band, mask=band.getchannel("A"))  # straight alpha over white
+            band = bg
+        elif band.mode != "RGB":
+            band = band.convert("RGB")
+        out[y:y + band.size[1]] = np.frombuffer(band.tobytes("raw", "BGR"), np.uint8).reshape(band.size[1], w, 3)
+    return out
+
+
+def _open(p: Path) -> Image.Image:
+    """Image.open without Pillow's raw DecompressionBombWarning (ferkit says what it does with big images);
+    Pillow's hard limit (twice its warning size) stays, as a clear ImageError."""
+    try:
+        with _OPEN_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(p)
+    except Image.DecompressionBombError as e:
+        m = re.search(r"\((\d+) pixels\).*?(\d+) pixels", str(e))
+        n, limit = (f"{int(m[1]):,}", f"{int(m[2]):,}") if m else ("too many", "its limit")
+        raise ImageError(f"{p}: {n} pixels is more than the {limit} Pillow decodes (a decompression-bomb guard); "
+                         "shrink the image first") from None
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode an image file to BGR uint8 (H, W, 3), EXIF orientation applied.
+    """Decode an image file to BGR uint8 (H, W, 3) at full size, EXIF orientation applied.
 
-    Raises :class:`ImageError` naming the file on any failure (missing, truncated, not an image).
+    Raises :class:`ImageError` naming the file on any failure (missing, truncated, not an image, NaN pixels).
+    :func:`load_image` is the bounded-memory form for analysis."""
+    return load_image(path, max_pixels=None).bgr
+
+
+class DecodedImage(NamedTuple):
+    """A decoded file: ``bgr`` (H, W, 3) uint8, ``size`` = the file's (width, height) with EXIF orientation
+    applied, and ``note``: None at full size, else one sentence saying it was decoded at reduced size."""
+
+    bgr: np.ndarray
+    size: tuple[int, int]
+    note: str | None = None
+
+    @property
+    def reduced(self) -> bool:
+        return self.note is not None
+
+    def to_original(self, x: float, y: float) -> tuple[float, float]:
+        """A point in ``bgr``'s pixels -> the same point in the file's pixels."""
+        return x * self.size[0] / self.bgr.shape[1], y * self.size[1] / self.bgr.shape[0]
+
+
+def load_image(path: str | os.PathLike, max_pixels: int | None = DECODE_MAX_PIXELS) -> DecodedImage:
+    """Decode an image file for analysis: at full size up to ``max_pixels`` pixels, above that at the
+    smallest reduction that fits (1/2, 1/3, ...; JPEG in the decoder itself), with a ``note`` saying so.
+
+    Raises :class:`ImageError` naming the file on any failure (missing, truncated, not an image, NaN pixels).
     """
     p = Path(path)
     if not p.exists():
@@ -55,16 +124,49 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if p.is_dir():
         raise ImageError(f"{p}: is a folder, not an image")
     try:
-        with Image.open(p) as im:
+        with _open(p) as im:
+            w, h = im.size
+            if _reduction(w, h, max_pixels) > 1 and im.format in ("JPEG", "MPO"):
+                d = next((d for d in (2, 4, 8) if math.ceil(w / d) * math.ceil(h / d) <= max_pixels), 8)
+                im.draft(im.mode if im.mode in ("RGB", "L") else None, (math.ceil(w / d), math.ceil(h / d)))
             im.load()
+            dw, dh = im.size
+            k2 = _reduction(dw, dh, max_pixels)
+            if k2 > 1:
+                im = im.reduce(k2) if im.mode not in ("P", "PA", "1", "I;16", "I;16B", "I;16L", "I;16N") \
+                    else im.resize((math.ceil(dw / k2), math.ceil(dh / k2)), Image.Resampling.NEAREST)
+            if _transposed(im):
+                w, h = h, w
             out = _pil_to_bgr(im)
-    except ImageError:
-        raise
+    except ImageError as e:
+        raise ImageError(str(e) if str(p) in str(e) else f"{p}: {e}") from None
     except Exception as e:  # PIL raises many exception types for bad files
         raise ImageError(f"{p}: cannot decode image ({type(e).__name__}: {e})") from e
     if out.shape[0] < 1 or out.shape[1] < 1:
         raise ImageError(f"{p}: empty image")
-    return out
+    note = None
+    if (out.shape[1], out.shape[0]) != (w, h):
+        note = (f"{p}: {w}x{h} ({w * h:,} pixels) decoded at 1/{w / out.shape[1]:.3g} size ({out.shape[1]}x"
+                f"{out.shape[0]}): more than the {max_pixels:,} pixels ferkit decodes at full size")
+    return DecodedImage(out, (w, h), note)
+
+
+def _reduction(w: int, h: int, max_pixels: int | None) -> int:
+    """The smallest integer factor k with ceil(w / k) * ceil(h / k) <= max_pixels (1 when it fits)."""
+    if not max_pixels or w * h <= max_pixels:
+        return 1
+    k = max(2, math.floor(math.sqrt(w * h / max_pixels)))
+    while math.ceil(w / k) * math.ceil(h / k) > max_pixels:
+        k += 1
+    return k
+
+
+def _transposed(im: Image.Image) -> bool:
+    """True when the EXIF orientation swaps width and height (exif_transpose will turn the image)."""
+    try:
+        return im.getexif().get(0x0112) in (5, 6, 7, 8)
+    except Exception:  # noqa: BLE001 - a broken EXIF block is ignored, as exif_transpose does
+        return False
 
 
 def to_bgr(image: ImageInput, channels: str = "bgr") -> np.ndarray:
@@ -110,8 +212,9 @@ def _as_uint8(a: np.ndarray) -> np.ndarray:
     if a.dtype == bool:
         return a.astype(np.uint8) * 255
     if np.issubdtype(a.dtype, np.floating):
-        if not np.isfinite(a).all():
-            raise ImageError("image array contains NaN or infinite values")
+        bad = a.size - int(np.count_nonzero(np.isfinite(a)))
+        if bad:
+            raise ImageError(f"{bad:,} of {a.size:,} pixel values are NaN or infinite (not an image ferkit can read)")
         scale = 255.0 if a.size and float(a.max()) <= 1.0 else 1.0
         return np.clip(np.rint(a * scale), 0, 255).astype(np.uint8)
     if np.issubdtype(a.dtype, np.integer):

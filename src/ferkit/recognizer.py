@@ -22,6 +22,8 @@ Interface (stable; the video/webcam code builds on it):
   ``confidence``, ``probs``, ``landmarks`` (five (x, y) points -- eyes, nose, mouth corners -- or None when
   the detector gives none), ``detector`` (its name; ``"crop"`` when a tiny image was taken whole),
   ``as_dict()`` (the one JSON shape of a face, used by the CLI and the web API), ``prediction``
+* A face the model gives NaN or infinite probabilities for has no label: :meth:`Prediction.from_probs` (and so
+  ``classify*`` and ``detect``) raise :class:`NonFiniteOutput` (a ``ValueError``) naming the problem.
 * ``Face`` and ``Prediction`` are immutable values: ``==`` compares every field (arrays exactly), they
   hash consistently (usable in sets and as dict keys), and ``probs`` is read-only.
 
@@ -48,13 +50,18 @@ import numpy as np
 from .arrayvalue import ArrayValue, frozen_array
 from .emotions import EMOTIONS
 from .faces import LANDMARK_NAMES, Box, CropSpec, Detection, Landmarks, create_detector, crop_face, is_face_crop
-from .images import ImageInput, to_array, to_bgr, to_gray
+from .images import DecodedImage, ImageInput, load_image, to_array, to_bgr, to_gray
 
 INPUT_SIZE = 48
 TORCH_SUFFIXES = (".pt", ".pth", ".ckpt")
 # Network inputs (faces x test-time views) per inference call when no batch size is given: bounds the
 # activations onnxruntime holds (about 0.5 MB per input in float32 at the first layer) whatever N is.
 CHUNK_INPUTS = 128
+
+
+class NonFiniteOutput(ValueError):
+    """The model gave NaN or infinite probabilities for a face: no label can be read from them (the model file
+    is broken; ``ferkit export`` refuses such a model). Raised per face, by :meth:`Prediction.from_probs`."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,8 +79,13 @@ class Prediction(ArrayValue):
 
     @classmethod
     def from_probs(cls, p: np.ndarray) -> Prediction:
-        """The prediction for a (7,) probability vector: the label is the most probable emotion."""
+        """The prediction for a (7,) probability vector: the label is the most probable emotion.
+
+        Raises :class:`NonFiniteOutput` when a probability is NaN or infinite (argmax would say "angry")."""
         p = frozen_array(np.asarray(p, dtype=np.float32).reshape(-1))
+        if not np.isfinite(p).all():
+            raise NonFiniteOutput("the model's output for this face is not a probability (NaN or infinity: "
+                                  f"{', '.join(f'{v:g}' for v in p)}); the model file is broken")
         i = int(np.argmax(p))
         return cls(EMOTIONS[i], float(p[i]), p)
 
@@ -144,14 +156,19 @@ def _resolve_model(model: str | os.PathLike | None) -> Path:
     if not p.is_file():
         raise FileNotFoundError(f"model {str(model)!r}: no such file and not a shipped model name "
                                 f"(shipped: {', '.join(weights.list_shipped()) or 'none'})")
+    from .keras.cache import cached_onnx, is_keras_path
+
+    if is_keras_path(p):  # the notebook's emotiondetector.h5 & co: converted once, then from the cache
+        return cached_onnx(p)
     return p
 
 
 def to_face48(face: ImageInput, channels: str = "bgr") -> np.ndarray:
-    """One face crop (any size or mode) -> (48, 48) uint8 gray, the model's input."""
+    """One face crop (any size or mode) -> (48, 48) uint8 gray, the model's input (a file of a huge size is
+    decoded at reduced size: it becomes 48 x 48 anyway)."""
     import cv2
 
-    g = to_gray(face, channels)
+    g = to_gray(load_image(face).bgr if isinstance(face, (str, os.PathLike)) else face, channels)
     if g.shape == (INPUT_SIZE, INPUT_SIZE):
         return g
     interp = cv2.INTER_AREA if min(g.shape) > INPUT_SIZE else cv2.INTER_LINEAR
@@ -169,7 +186,9 @@ class Recognizer:
         Args:
             model: ``None`` or ``"default"`` (the accurate ensemble), ``"fast"`` (one network, for video),
                 or the path of a ``.onnx`` file written by ``ferkit export``. ``ferkit models`` lists the
-                shipped ones. A ``.pt`` checkpoint is refused with the export command to run.
+                shipped ones. A ``.pt`` checkpoint is refused with the export command to run. A Keras model
+                (``.h5``, ``.keras``, or the ``.json`` beside its weights) is converted once to ferkit's
+                ONNX contract and cached (:mod:`ferkit.keras`; needs ``pip install 'ferkit[keras]'``).
             detector: ``"auto"`` (the best installed), a detector name (``ferkit.faces.list_detectors()``
                 lists them, e.g. ``"dlib"``, ``"haar"``), or ``"full"``: no detection, the whole image is
                 one face (for inputs that are face crops already).
@@ -306,14 +325,40 @@ class Recognizer:
         return dets, self.crop_faces(bgr, dets), self.detector.name
 
     def detect(self, image: ImageInput, channels: str = "bgr") -> list[Face]:
-        """Every face in a photo (path, PIL image, or uint8 array: BGR unless channels="rgb", or gray)."""
-        bgr = to_bgr(image, channels)
-        dets, crops, name = self.locate(bgr)
+        """Every face in a photo (path, PIL image, or uint8 array: BGR unless channels="rgb", or gray).
+
+        A file of more than :data:`ferkit.images.DECODE_MAX_PIXELS` is decoded at reduced size; boxes and
+        landmarks are still in the file's pixels. Raises :class:`NonFiniteOutput` for a face the model gives
+        NaN for."""
+        if isinstance(image, (str, os.PathLike)):
+            img = load_image(image)
+            dets, crops, name = self.locate(img.bgr)
+            dets = in_file_pixels(dets, img)
+        else:
+            dets, crops, name = self.locate(to_bgr(image, channels))
         probs = self.predict_arrays(crops)
         return [Face.build(d, p, name) for d, p in zip(dets, probs, strict=True)]
 
     def __repr__(self) -> str:
         return f"Recognizer(model={str(self.model_path)!r}, detector={self.detector!r})"
+
+
+def in_file_pixels(dets: Sequence[Detection], img: DecodedImage) -> list[Detection]:
+    """Detections found on ``img.bgr`` -> the same in the pixels of the file (``img.size``): unchanged for an
+    image decoded at full size, scaled up (and clipped to the file) for one decoded at reduced size."""
+    if not img.reduced:
+        return list(dets)
+    W, H = img.size
+    out = []
+    for d in dets:
+        x, y, w, h = d.box
+        x0, y0 = img.to_original(x, y)
+        x1, y1 = img.to_original(x + w, y + h)
+        x0, y0, x1, y1 = max(0, round(x0)), max(0, round(y0)), min(W, round(x1)), min(H, round(y1))
+        marks = None if d.landmarks is None else tuple(
+            tuple(round(v, 1) for v in img.to_original(px, py)) for px, py in d.landmarks)
+        out.append(Detection((x0, y0, max(1, x1 - x0), max(1, y1 - y0)), d.score, marks))
+    return out
 
 
 def _landmarks(b):

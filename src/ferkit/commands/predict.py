@@ -82,6 +82,8 @@ class _Item:
     error: str | None = None
     probs: np.ndarray | None = None
     detector: str | None = None
+    note: str | None = None  # decoded at reduced size (ferkit.images.load_image): said once on stderr
+    scale: float = 1.0  # pixels of bgr per pixel of the file (boxes are in the file's pixels)
 
 
 def _display_names(files: list[Path], inputs: list[str]) -> list[str]:
@@ -103,20 +105,22 @@ def _display_names(files: list[Path], inputs: list[str]) -> list[str]:
 
 
 def _load(item: _Item, rec, crop_mode: bool, keep_image: bool) -> _Item:
-    from ..images import ImageError, read_image
-    from ..recognizer import to_face48
+    from ..images import ImageError, load_image
+    from ..recognizer import in_file_pixels, to_face48
 
     try:
-        bgr = read_image(item.path)
+        img = load_image(item.path)  # a huge file is decoded at reduced size; boxes stay in the file's pixels
+        bgr, item.note, item.scale = img.bgr, img.note, img.bgr.shape[1] / img.size[0]
         if crop_mode:
-            h, w = bgr.shape[:2]
+            w, h = img.size
             from ..faces import Detection
 
             item.dets = [Detection((0, 0, w, h), 1.0)]
             item.crops = to_face48(bgr)[None]
             item.detector = "crop"
         else:
-            item.dets, item.crops, item.detector = rec.locate(bgr)
+            dets, item.crops, item.detector = rec.locate(bgr)
+            item.dets = in_file_pixels(dets, img)
         if keep_image:
             item.bgr = bgr
     except (ImageError, ValueError, OSError) as e:
@@ -201,18 +205,35 @@ class _Writers:
             self.error(item.rel, item.error)
             return
         self.n_images += 1
+        if item.note:
+            print(f"ferkit predict: note: {item.note}; boxes are in the original pixels", file=sys.stderr)
         if not item.dets:
             self.n_noface += 1
             if self.csv:
                 self.csv.writerow([item.rel, *[""] * _EMPTY, "no face"])
             if self.table:
                 self._print_table_row(item.rel, None, None, None, None, None, status="(no face found)")
-        from ..recognizer import Face
+        from ..outputs import safe_text
+        from ..recognizer import Face, NonFiniteOutput
 
         probs = item.probs if item.probs is not None else []
-        json_faces = []
-        faces = [Face.build(d, p, item.detector) for d, p in zip(item.dets, probs, strict=False)]
-        for i, f in enumerate(faces):
+        json_faces, faces, bad = [], [], []
+        for i, (d, p) in enumerate(zip(item.dets, probs, strict=False)):
+            try:
+                f = Face.build(d, p, item.detector)
+            except NonFiniteOutput as e:  # one face without a label: an error row, the others go on
+                self.n_errors += 1
+                msg = safe_text(f"{item.rel}: face {i}: {e}")
+                self.last_error = msg
+                bad.append(msg)
+                print(f"ferkit predict: {msg}", file=sys.stderr)
+                if self.csv:
+                    self.csv.writerow([item.rel, i, *d.box, f"{d.score:.4f}", *[""] * (2 + len(EMOTIONS)),
+                                       item.detector or "", "", f"error: {msg}"])
+                if self.table:
+                    self._print_table_row(item.rel, i, None, None, None, None, status=f"(error: {e})")
+                continue
+            faces.append(f)
             self.n_faces += 1
             x, y, w, h = f.box
             if self.csv:
@@ -223,11 +244,11 @@ class _Writers:
                 json_faces.append({"face": i} | f.as_dict())
             if self.table:
                 self._print_table_row(item.rel, i, f.box, f.label, f.confidence, f.probs)
-        self._json(item.rel, json_faces)
+        self._json(item.rel, json_faces, "; ".join(bad) or None)
         if args.annotate and item.bgr is not None:
-            from ..render import draw_faces
+            from ..render import annotate_image
 
-            img = draw_faces(item.bgr, faces, bars=args.bars)
+            img = annotate_image(item.bgr, faces, bars=args.bars, scale=item.scale)
             try:
                 _atomic_write_image(item.out, img)
             except OSError as e:

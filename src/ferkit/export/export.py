@@ -243,6 +243,11 @@ def _parity(pred, tmp: Path, out: Path, weights: str, parity_data, parity_split:
     t0 = time.perf_counter()
     got = sess.run(["probs"], {"pixels": x})[0]
     dt = time.perf_counter() - t0
+    bad_ref, bad_got = int((~np.isfinite(ref).all(1)).sum()), int((~np.isfinite(got).all(1)).sum())
+    if bad_ref or bad_got:  # NaN compares False with any limit: checked first, on its own
+        raise ExportCheckFailed(f"{out}: not written: the model's output is not finite (NaN or infinity) on {source}: "
+                                f"{bad_ref} image(s) in torch, {bad_got} in ONNX; the checkpoint is broken "
+                                "(its weights or its normalisation hold NaN or infinity)")
     diff = float(np.abs(ref - got).max())
     agree = float((ref.argmax(1) == got.argmax(1)).mean())
     log(f"parity on {source}: max |torch - onnx| = {diff:.2e}, argmax agreement {agree:.4f}")

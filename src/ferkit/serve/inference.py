@@ -60,7 +60,8 @@ class InferenceService:
         img = np.full((96, 96, 3), 128, np.uint8)
 
         def job():
-            self.base.detect(img)
+            _dets, crops, _name = self.base.locate(img)
+            self.base.predict_arrays(crops)  # the arrays only: a model's NaN is each request's error, not startup's
             barrier.wait(timeout=30)
 
         for f in [self.pool.submit(job) for _ in range(n)]:
@@ -110,8 +111,12 @@ class InferenceService:
     # ------------------------------------------------------------------ jobs (run in the pool)
 
     def analyse(self, data, name: str, opts: dict, gone: threading.Event | None = None) -> dict:
-        """One image (bytes, or an upload's file) -> the response dict (raises ApiError for the client's
-        mistakes, ClientGone when ``gone`` is set before the work is done)."""
+        """One image (bytes, or an upload's file) -> the response dict (raises ClientGone when ``gone`` is set
+        before the work is done, ApiError for the client's mistakes, and a 500
+        ``model_output_not_finite`` when the model gives NaN for a face: the server's model is broken, not the
+        image, and a face without a label has no place in the response's shape)."""
+        from ..recognizer import NonFiniteOutput
+
         _check(gone)
         t0 = time.perf_counter()
         bgr = decode_image(_bytes(data, self.cfg.max_upload_bytes), name, self.cfg)
@@ -119,7 +124,11 @@ class InferenceService:
         _check(gone)
         rec = self.recognizer("full" if opts.get("crop") else opts.get("detector"), opts.get("min_face"),
                               opts.get("max_faces"))
-        faces = rec.detect(bgr)
+        try:
+            faces = rec.detect(bgr)
+        except NonFiniteOutput as e:
+            raise ApiError(500, "model_output_not_finite", f"{name}: {e} ({self.model_name}); no result for this "
+                           "image (report it to the server's operator)") from None
         t2 = time.perf_counter()
         h, w = bgr.shape[:2]
         return {"faces": [f.as_dict() for f in faces], "image": {"width": int(w), "height": int(h)},

@@ -56,7 +56,8 @@ class BatchItem(BaseModel):
 
     index: int
     filename: str
-    status: int = Field(description="200 when the image was analysed, else the 4xx this image alone would get")
+    status: int = Field(description="200 when the image was analysed, else the 4xx (or 500: "
+                                    "model_output_not_finite) this image alone would get")
     faces: list[FaceOut] | None = None
     image: ImageSize | None = None
     model: str | None = None
@@ -73,7 +74,8 @@ class BatchOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    error: str = Field(description="short machine-readable code, e.g. not_an_image, too_many_pixels")
+    error: str = Field(description="short machine-readable code, e.g. not_an_image, too_many_pixels; "
+                                   "model_output_not_finite (500) when the server's model gives NaN for a face")
     detail: str | list = Field(description="what was wrong, naming the file where there is one")
 
 
