@@ -6,7 +6,8 @@ Every ```bash block in README.md and docs/training.md is preceded by a marker: `
 writes what it names; a command may use what an earlier one of its block wrote) or
 ``<!-- readme-test: skip (reason) -->``. A block without a marker fails the test, so a new block is
 classified when it is written. Placeholder inputs (photo.jpg, face48.jpg, photos/, shots/*.png, crops/, clip.mp4) are
-real photos and FER2013 faces; ``../shared/fer2013`` is a small copy of real FER2013 images.
+real photos and FER2013 faces, emotiondetector.h5/.json the Keras files of ``../shared/seed-keras``;
+``../shared/fer2013`` is a small copy of real FER2013 images.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ MARKER = re.compile(r"<!--\s*readme-test:\s*(run|skip)\b\s*(.*?)\s*-->")
 SETUP = ("python3 -m venv", ". .venv/bin/activate", "pip install", "bash scripts/install-dev.sh")
 OUTPUT_FLAGS = ("--out", "--annotate", "--csv", "--json", "--plot")
 DOCS = ("README.md", "docs/training.md")
+SEED_KERAS = Path(os.environ.get("FERKIT_SEED_KERAS", REPO.parent / "shared" / "seed-keras"))
 
 
 def readme_blocks(doc: str = "README.md") -> list[tuple[str, str, list[str]]]:
@@ -84,6 +86,9 @@ def scratch(tmp_path_factory, fer_root) -> Path:
     for emo in ("happy", "sad", "surprise"):
         for f in sorted((fer_root / "test" / emo).iterdir())[:2]:
             shutil.copy(f, work / "crops" / f"{emo}-{f.name}")
+    # the Keras notebook's own model files (the README's "emotiondetector.h5" / ".json")
+    for suffix in (".h5", ".json"):
+        shutil.copyfile(SEED_KERAS / f"emotiondetector{suffix}", work / f"emotiondetector{suffix}")
     # a 48x48 FER2013 face as it comes (the README's "face48.jpg")
     shutil.copy(sorted((fer_root / "test" / "happy").iterdir())[0], work / "face48.jpg")
     # a 2-second clip of a real photo drifting sideways

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .options import STDOUT, TTA_CHOICES, add_json, need_torch, write_json
+from .options import STDOUT, TTA_CHOICES, add_json, need_torch, say_model, write_json
 
 
 def add_parser(sub):
@@ -17,7 +17,9 @@ def add_parser(sub):
                     "is a training checkpoint (.pt, needs torch) or an ONNX model: 'default', 'fast' (the "
                     "shipped ones) or a .onnx file from `ferkit export` (no torch needed; TTA and temperature "
                     "are inside the graph). The images are used as stored: 48x48 face crops, no detection.")
-    p.add_argument("checkpoint", metavar="MODEL", help="checkpoint .pt, or default | fast | FILE.onnx")
+    p.add_argument("checkpoint", metavar="MODEL",
+                   help="checkpoint .pt, or default | fast | FILE.onnx | a Keras model (emotiondetector.h5, .keras, "
+                        ".json: converted once, cached; no torch)")
     p.add_argument("--data", required=True, help="dataset folder (Kaggle layout), fer2013.csv or .npz")
     p.add_argument("--split", default="auto", choices=["auto", "private", "public", "test", "train", "all"],
                    help="private | public | test | train; auto = private when the test/ file names carry "
@@ -42,11 +44,14 @@ def add_parser(sub):
 def cmd_evaluate(args) -> int:
     from ..data import report_split
     from ..evaluate_onnx import is_onnx_model
+    from ..keras.cache import cached_onnx, is_keras_path
 
     split = report_split(args.data) if args.split == "auto" else args.split
     if args.split == "auto":
         print(f"ferkit evaluate: split {split}", file=sys.stderr)
-    if is_onnx_model(args.checkpoint):
+    if is_keras_path(args.checkpoint):
+        say_model("evaluate", cached_onnx(args.checkpoint))  # converted here once; evaluate_onnx finds it cached
+    if is_onnx_model(args.checkpoint) or is_keras_path(args.checkpoint):
         from ..evaluate_onnx import evaluate_onnx
 
         ignored = [o for o, on in (("--tta", args.tta != "none"), ("--amp", args.amp), ("--no-ema", args.no_ema),

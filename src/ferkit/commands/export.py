@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from .export_keras import add_keras_options, run_keras
 from .options import TTA_CHOICES, need_torch
 
 
@@ -16,10 +17,13 @@ def add_parser(sub):
                     "probabilities averaged). Test-time views (--tta) and the softmax temperature go inside "
                     "the graph, so the file takes raw 48x48 gray pixels and returns 7 probabilities; "
                     "`ferkit predict --model FILE.onnx` and `ferkit evaluate FILE.onnx` use it without torch. "
-                    "With --parity-data the ONNX output is checked against torch on real images.")
+                    "With --parity-data the ONNX output is checked against torch on real images. A Keras model "
+                    "(the notebook's emotiondetector.h5, .keras, .json) is converted to ONNX without torch; a "
+                    "'seed' checkpoint can be written as the notebook's Keras .h5 + .json (--format keras).")
     p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT",
                    help="training checkpoints (runs/<name>/best.pt); several make an ensemble")
-    p.add_argument("--out", required=True, metavar="FILE", help="output .onnx file (written atomically)")
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help="output .onnx file (written atomically); with --format keras NAME.h5, and NAME.json beside it")
     p.add_argument("--tta", default="none", choices=TTA_CHOICES, help="views averaged inside the graph")
     p.add_argument("--temperature", default="1.0", type=_temperature,
                    help="softmax temperature baked into the graph: a number, or 'auto' to fit it on the public "
@@ -47,6 +51,7 @@ def add_parser(sub):
                    help="keep the convolution that reads the pixels (each member's first) in float32: closer to "
                         "the float32 graph, some speed and memory spent (the shipped default uses it; MODEL_CARD.md, "
                         "benchmarks/RESULTS.md section 6)")
+    add_keras_options(p)
     p.set_defaults(func=cmd_export)
 
 
@@ -78,6 +83,9 @@ def check_export_outputs(args) -> None:
 
 
 def cmd_export(args) -> int:
+    done = run_keras(args)  # a Keras file in, or --format keras out (commands/export_keras.py)
+    if done is not None:
+        return done
     check_export_outputs(args)  # before torch: a wrong --out is said at once
     need_torch("export")
     from ..export import ExportCheckFailed, export_onnx

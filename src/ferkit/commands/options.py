@@ -37,6 +37,24 @@ def need_torch(what: str) -> None:
                  "(on a CPU machine install the CPU build of torch first)")
 
 
+def say_model(command: str, model) -> None:
+    """For a model converted from Keras, say on stderr what was read, the input scale and the label order (and
+    whether that order was assumed); nothing for any other model. ``model``: a Recognizer's metadata dict, or
+    the path of an ONNX file."""
+    from ..keras.cache import notice
+
+    if not isinstance(model, dict):
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        model = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"]).get_modelmeta()
+        model = dict(model.custom_metadata_map)
+    line = notice(model)
+    if line:
+        print(f"ferkit {command}: {line}", file=sys.stderr)
+
+
 def json_dest(value: str) -> str:
     """argparse type of ``--json [FILE]``: ``-`` or a .json/.jsonl file name."""
     if value == STDOUT or value.lower().endswith(JSON_SUFFIXES):

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..emotions import EMOTIONS
-from .options import STDOUT, add_json, add_progress, add_quiet, progress_enabled
+from .options import STDOUT, add_json, add_progress, add_quiet, progress_enabled, say_model
 
 # landmarks: "x,y" pairs separated by spaces, in ferkit.faces.LANDMARK_NAMES order (empty if none)
 CSV_COLUMNS = ["file", "face", "x", "y", "w", "h", "score", "label", "confidence", *EMOTIONS, "detector",
@@ -42,7 +42,8 @@ def add_parser(sub):
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="image files, folders (searched recursively) or globs")
     p.add_argument("--model", default=None,
-                   help="'default', 'fast' or a path to a ferkit .onnx (default: default)")
+                   help="'default', 'fast', a path to a ferkit .onnx, or a Keras model (emotiondetector.h5, "
+                        ".keras, .json; converted once, cached) (default: default)")
     p.add_argument("--detector", default="auto",
                    help="auto | centerface | dlib | haar | full (default auto: centerface, shipped)")
     p.add_argument("--crop", action="store_true",
@@ -308,6 +309,7 @@ def cmd_predict(args) -> int:
     detector = "full" if args.crop else args.detector
     rec = Recognizer(model=args.model, detector=detector, min_face=args.min_face, threshold=args.threshold,
                      max_faces=args.max_faces, threads=args.threads, max_side=args.max_side or None)
+    say_model("predict", rec.metadata)
     names = _display_names(files, args.paths)
     workers = args.workers or min(8, os.cpu_count() or 2)
     window = max(2 * workers, 2 * args.batch_size)  # files in flight: bounds memory

@@ -17,7 +17,9 @@ def add_parser(sub):
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--workers", type=int, default=1, help="server processes, each with its own model (default 1)")
-    p.add_argument("--model", default=None, help="'default', 'fast' or a path to a ferkit .onnx (default: default)")
+    p.add_argument("--model", default=None,
+                   help="'default', 'fast', a path to a ferkit .onnx, or a Keras model (emotiondetector.h5, .keras, "
+                        ".json) (default: default)")
     p.add_argument("--detector", default="auto", help="default face detector (see `ferkit predict --help`); "
                                                       "a request may name another with ?detector=")
     p.add_argument("--min-face", type=int, default=24, help="default smallest face side in pixels (default 24)")
@@ -52,6 +54,7 @@ def cmd_serve(args) -> int:
     from ..recognizer import _resolve_model
     from ..serve.app import app_from_env, setup_logging
     from ..serve.config import ENV_VAR, MiB, ServeConfig
+    from .options import say_model
 
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, not {args.workers}")
@@ -64,6 +67,7 @@ def cmd_serve(args) -> int:
                       body_idle_timeout=min(15.0, args.body_timeout), access_log=args.access_log)
     # fail here, with a clear message, rather than in every worker
     model = _resolve_model(cfg.model)
+    say_model("serve", model)
     detector = resolve_name(cfg.detector)
     create_detector(detector, min_face=cfg.min_face)
     sock = listen(args.host, args.port)  # before the banner: the URL it prints is one that answers

@@ -62,12 +62,41 @@ def _writable(d: Path) -> Path:
         return alt
 
 
+def need_extra(path) -> None:
+    """Raise KerasFileError naming ``path`` when h5py or onnx (the ``keras`` extra) is missing."""
+    import importlib.util
+
+    from .topology import KerasFileError
+
+    missing = [m for m in ("h5py", "onnx") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise KerasFileError(f"{path}: a Keras model; reading it needs {' and '.join(missing)}: "
+                             "pip install 'ferkit[keras]'")
+
+
+def notice(metadata: dict) -> str | None:
+    """One line for the user about a model converted from Keras (what was read, the input scale and the label
+    order, and how each was decided), from the ONNX file's metadata; None for any other model."""
+    if metadata.get("source") != "keras":
+        return None
+    src = ", ".join(json.loads(metadata.get("checkpoints", "[]"))) or "?"
+    notes = metadata.get("keras_notes", "none")
+    scale, labels = metadata.get("keras_input_scale", "?"), metadata.get("keras_labels", "?")
+    line = (f"{src}: {metadata.get('keras_format', 'Keras')} model, run as ferkit ONNX; input {scale}; labels "
+            f"{labels}" + ("" if notes == "none" else f"; {notes}"))
+    if "assumed" in labels or scale.endswith("(the notebook's)"):  # say how to change what was assumed
+        line += ("; if the model was trained otherwise: ferkit export MODEL --labels ORDER --input-scale RANGE "
+                 "--out model.onnx, then --model model.onnx")
+    return line
+
+
 def cached_onnx(path: str | os.PathLike, *, weights=None, input_scale=None, labels=None,
                 directory: str | os.PathLike | None = None) -> Path:
     """The ferkit ONNX file for a Keras model, converted on first use and then taken from the cache."""
     from .convert import keras_to_onnx
     from .reader import model_files
 
+    need_extra(path)
     files = model_files(path, weights)
     sha = files_sha256(files)
     options = json.dumps({"input_scale": input_scale, "labels": labels, "converter": CONVERTER}, sort_keys=True)

@@ -48,7 +48,7 @@ def _input_stage(conv: _Converter, model: KerasModel, input_scale, info: Convers
     if input_scale is None:
         starts_scaled = model.layers[0].kind == "Rescaling"
         spec, why = ("0..255", "the model starts with its own Rescaling layer") if starts_scaled else \
-            ("0..1", "the notebook's; another by the input-scale option")
+            ("0..1", "the notebook's")
     else:
         spec, why = input_scale, "as asked"
     mul, add, text = parse_input_scale(spec)

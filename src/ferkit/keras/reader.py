@@ -98,11 +98,19 @@ def _json(text: str, where: str) -> dict:
 
 
 def _labels_attr(attrs) -> list[str] | None:
+    """Class names stored in a root attribute ``labels`` (or ``class_names``): a JSON list, a comma-separated
+    string or an array of strings."""
     for key in ("labels", "class_names"):
         if key in attrs:
             raw = attrs[key]
-            vals = json.loads(_text(raw)) if isinstance(raw, (str, bytes)) else [_text(v) for v in raw]
-            return [str(v) for v in vals]
+            if not isinstance(raw, (str, bytes)):
+                return [_text(v) for v in np.asarray(raw).reshape(-1)]
+            text = _text(raw)
+            try:
+                vals = json.loads(text)
+            except ValueError:
+                vals = text.split(",")
+            return [str(v).strip() for v in (vals if isinstance(vals, list) else [vals])]
     return None
 
 

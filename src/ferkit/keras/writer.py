@@ -27,6 +27,10 @@ KERAS_VERSION = "2.15.0"  # the layout written; Keras reads the major version on
 PARITY_LIMIT = 1e-4
 
 
+class KerasCheckFailed(RuntimeError):
+    """The Keras files, read back, differ from the checkpoint's network; nothing was replaced."""
+
+
 def _layer(kind: str, name: str, **config) -> dict:
     return {"class_name": kind, "config": {"name": name, "trainable": True, "dtype": "float32", **config}}
 
@@ -172,7 +176,7 @@ def write_keras(checkpoint, out: str | os.PathLike, json_out: str | os.PathLike 
         tmp_json.write_text(text, encoding="utf8")
         diff = _parity(model, tmp_h5, tmp_json)
         if diff > PARITY_LIMIT:
-            raise RuntimeError(f"{out}: not written: the Keras files differ from the checkpoint by {diff:.2e} "
+            raise KerasCheckFailed(f"{out}: not written: the Keras files differ from the checkpoint by {diff:.2e} "
                                f"(> {PARITY_LIMIT:g})")
         os.replace(tmp_h5, out)
         os.replace(tmp_json, json_out)
