@@ -40,10 +40,12 @@ def need_torch(what: str) -> None:
 def say_model(command: str, model) -> None:
     """For a model converted from Keras, say on stderr what was read, the input scale and the label order (and
     whether that order was assumed); nothing for any other model. ``model``: a Recognizer's metadata dict, or
-    the path of an ONNX file."""
-    from ..keras.cache import notice
+    the path of an ONNX file (read only when it is one of the Keras conversion cache's)."""
+    from ..keras.cache import is_converted, notice
 
     if not isinstance(model, dict):
+        if not is_converted(model):
+            return  # not a Keras model's conversion: nothing to say, and no file to open
         import onnxruntime as ort
 
         so = ort.SessionOptions()

@@ -23,6 +23,7 @@ from .onnx_graph import CONVERTER
 log = logging.getLogger(__name__)
 
 KERAS_SUFFIXES = (".h5", ".hdf5", ".keras", ".json")
+FALLBACK_DIR = Path(tempfile.gettempdir()) / "ferkit-keras-cache"  # when the cache folder is not writable
 _CHUNK = 1 << 20
 
 
@@ -48,6 +49,12 @@ def cache_dir() -> Path:
     return default_cache_dir() / "keras"
 
 
+def is_converted(path) -> bool:
+    """Whether ``path`` is an ONNX file this cache made (a Keras model's conversion)."""
+    folder = Path(path).resolve().parent
+    return folder in (cache_dir().resolve(), FALLBACK_DIR.resolve())
+
+
 def _writable(d: Path) -> Path:
     try:
         d.mkdir(parents=True, exist_ok=True)
@@ -56,7 +63,7 @@ def _writable(d: Path) -> Path:
         probe.unlink()
         return d
     except OSError as e:
-        alt = Path(tempfile.gettempdir()) / "ferkit-keras-cache"
+        alt = FALLBACK_DIR
         log.warning("cache folder %s not writable (%s); converted Keras models go to %s", d, e, alt)
         alt.mkdir(parents=True, exist_ok=True)
         return alt
