@@ -78,7 +78,8 @@ def test_evaluate_shipped_default_without_torch_picks_test_split(tmp_path, fer_r
     r = run_without_torch("evaluate", "default", "--data", str(data), "--out", str(tmp_path / "rep"),
                           "--json", str(tmp_path / "rep.json"))
     assert r.returncode == 0, r.stderr
-    assert "split test" in r.stderr
+    first = r.stdout.splitlines()[0]  # which images were scored, and why (issue 20 item 15)
+    assert first == f"scored {n} images: every image in {data / 'test'} (split test; auto: the test split)"
     rep = json.loads((tmp_path / "rep.json").read_text())
     assert rep["split"] == "test" and rep["n"] == n and rep["model"] == "ferkit-default.onnx"
     assert int(np.asarray(rep["confusion_matrix"]).sum()) == n

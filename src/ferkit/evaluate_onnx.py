@@ -24,6 +24,21 @@ def is_onnx_model(name: str | os.PathLike) -> bool:
     return str(name) in MODELS or str(name).lower().endswith(ONNX_SUFFIX)
 
 
+def model_kind(name: str | os.PathLike) -> str:
+    """How ``ferkit evaluate`` reads MODEL: ``"onnx"`` (a shipped name, a .onnx or Keras file: onnxruntime, no
+    torch) or ``"checkpoint"`` (any other file: a checkpoint of ``ferkit train``, read with torch). A name that
+    is no file and no shipped model gets the message ``ferkit predict --model`` gives, before anything loads."""
+    from .keras.cache import is_keras_path
+    from .weights import list_shipped
+
+    if is_onnx_model(name) or is_keras_path(name):
+        return "onnx"  # Recognizer resolves it: the same messages as predict for a missing file
+    if Path(name).is_file():
+        return "checkpoint"
+    raise FileNotFoundError(f"model {str(name)!r}: no such file and not a shipped model name "
+                            f"(shipped: {', '.join(list_shipped()) or 'none'}; or a checkpoint .pt of ferkit train)")
+
+
 def evaluate_onnx(
     model: str | os.PathLike,
     data: str | os.PathLike,

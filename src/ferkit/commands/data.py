@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .options import STDOUT, add_json, write_json
 
 
@@ -24,39 +22,26 @@ def add_parser(sub):
                                     "train), duplicates with conflicting labels, blank images. Counts say their "
                                     "unit: files, or distinct images (groups of identical pixels).")
     a.add_argument("path", help="dataset folder (Kaggle layout), fer2013.csv or .npz")
-    a.add_argument("--splits", default="auto", help="comma list, default: train + public + private (or test)")
+    a.add_argument("--splits", default="auto",
+                   help="comma list of splits; auto: every split of the dataset but none that is part of another "
+                        "(train + public + private for FER2013, else train + test)")
     add_json(a, "the audit")
     a.add_argument("--skip-unknown", action="store_true", help="ignore folders that are not emotion names")
     a.set_defaults(func=cmd_data_audit)
 
 
-def _auto_splits(path) -> list[str]:
-    """The splits a dataset path has; an error saying what was expected when it has none."""
-    from ..data import DatasetError, has_split
-
-    if not Path(path).exists():
-        raise DatasetError(f"{path}: no such file or folder")
-    found = [s for s in ("train", "test", "public", "private") if has_split(path, s)]
-    if "train" in found and "public" in found and "private" in found:
-        found.remove("test")  # test = public + private: shown as the two official sets
-    if not found:
-        raise DatasetError(f"{path}: no dataset found; expected <root>/train/<emotion>/ and "
-                           "<root>/test/<emotion>/ (or validation/), one split folder <dir>/<emotion>/, "
-                           "a fer2013.csv or a .npz (emotion folders: angry, disgust, fear, happy, neutral, "
-                           "sad, surprise or their aliases)")
-    return found
-
-
 def cmd_data_info(args) -> int:
     from ..data import load_split
+    from ..data.splits import PARTS, dataset_splits
     from ..emotions import EMOTIONS
 
-    splits = _auto_splits(args.path)
+    splits = dataset_splits(args.path)  # the one resolver: "no dataset found; expected ..." when none
     print(f"{'split':<10}{'total':>8}" + "".join(f"{e:>10}" for e in EMOTIONS))
     for s in splits:
         ds = load_split(args.path, s, skip_unknown=args.skip_unknown)
         c = ds.counts()
-        print(f"{s:<10}{len(ds):>8}" + "".join(f"{c[e]:>10}" for e in EMOTIONS))
+        part = "  (part of test)" if s in PARTS and "test" in splits else ""
+        print(f"{s:<10}{len(ds):>8}" + "".join(f"{c[e]:>10}" for e in EMOTIONS) + part)
         if ds.skipped:
             print(f"  {len(ds.skipped)} unreadable file(s) skipped, e.g. {ds.skipped[0][1]}")
     return 0
@@ -65,11 +50,13 @@ def cmd_data_info(args) -> int:
 def cmd_data_audit(args) -> int:
     from ..data import load_split
     from ..data.audit import audit, format_audit
+    from ..data.splits import disjoint_splits
     from ..outputs import check_outputs
 
     if args.json not in (None, STDOUT):
         check_outputs({"--json": args.json}, [args.path])
-    names = _auto_splits(args.path) if args.splits == "auto" else args.splits.split(",")
+    # auto: no split that is part of another (public and private are parts of test)
+    names = disjoint_splits(args.path) if args.splits == "auto" else args.splits.split(",")
     rep = audit({s: load_split(args.path, s, skip_unknown=args.skip_unknown) for s in names})
     if args.json != STDOUT:
         print(format_audit(rep))

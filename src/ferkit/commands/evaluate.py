@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .options import STDOUT, TTA_CHOICES, add_json, need_torch, say_model, write_json
+from .options import STDOUT, TTA_CHOICES, add_json, add_quiet, need_torch, say_model, write_json
 
 
 def add_parser(sub):
@@ -38,17 +38,34 @@ def add_parser(sub):
                    help="onnxruntime threads, ONNX models only (default: all cores)")
     p.add_argument("--skip-unknown", action="store_true", help="ignore folders that are not emotion names")
     add_json(p, "the report")
+    add_quiet(p, "report; the line saying which images were scored goes to stderr")
     p.set_defaults(func=cmd_evaluate)
 
 
+REPORT_FILES = ("report.json", "confusion.png", "confusion-ferplus.png")  # what --out DIR receives
+
+
+def _check_outputs(args, kind: str, split: str) -> None:
+    """The output rules (:mod:`ferkit.outputs`): the report files and --json are never an input of the run."""
+    from ..outputs import check_outputs
+
+    stem = Path(str(args.checkpoint)).stem
+    out = Path(args.out) if args.out else (Path("runs") / f"eval-{stem}-{split}" if kind == "onnx"
+                                           else Path(args.checkpoint).parent / f"eval-{stem}-{split}-{args.tta}")
+    json_file = args.json if args.json not in (None, STDOUT) else None
+    check_outputs({"--json": json_file} | {f"--out ({f})": out / f for f in REPORT_FILES},
+                  {args.checkpoint: "MODEL", args.data: "--data", getattr(args, "votes", None): "--votes"})
+
+
 def cmd_evaluate(args) -> int:
-    from ..data import report_split
-    from ..evaluate_onnx import is_onnx_model
+    from ..data.splits import choose_split, scored_images
+    from ..evaluate_onnx import is_onnx_model, model_kind
     from ..keras.cache import cached_onnx, is_keras_path
 
-    split = report_split(args.data) if args.split == "auto" else args.split
-    if args.split == "auto":
-        print(f"ferkit evaluate: split {split}", file=sys.stderr)
+    kind = model_kind(args.checkpoint)  # an unknown model: predict's message, before torch or data are touched
+    choice = choose_split(args.data, args.split)  # the resolver of `ferkit data`: one message for a bad --data
+    split = choice.split
+    _check_outputs(args, kind, split)
     if is_keras_path(args.checkpoint):
         say_model("evaluate", cached_onnx(args.checkpoint))  # converted here once; evaluate_onnx finds it cached
     if is_onnx_model(args.checkpoint) or is_keras_path(args.checkpoint):
@@ -71,9 +88,13 @@ def cmd_evaluate(args) -> int:
                              batch_size=args.batch_size, amp=args.amp, use_ema=not args.no_ema,
                              skip_unknown=args.skip_unknown, device=args.device)
         what = f"{rep['model']} on {split} (tta {args.tta})"
+    scored = scored_images(args.data, choice, rep["n"], rep.get("skipped", 0))  # which images, and why
     if args.json:
-        write_json({k: v for k, v in rep.items() if k != "text"}, args.json)
-    if args.json != STDOUT:
+        write_json({"scored": scored} | {k: v for k, v in rep.items() if k != "text"}, args.json)
+    if args.json == STDOUT or args.quiet:
+        print(f"ferkit evaluate: {scored}", file=sys.stderr)
+    else:
+        print(scored)
         print(f"{what}, {rep['images_per_second']:.0f} images/s")
         print(rep["text"])
         print(f"report: {rep['out_dir']}/report.json  confusion matrix: {rep['out_dir']}/confusion.png")

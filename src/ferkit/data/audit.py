@@ -25,13 +25,18 @@ def leaked_mask(test: Split, train: Split) -> np.ndarray:
 
 
 def audit(splits: dict[str, Split]) -> dict:
-    """Audit several named splits (e.g. train, public, private); returns a JSON-able report."""
-    where: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    """Audit several named splits (e.g. train, public, private); returns a JSON-able report.
+
+    A file is known by its source (its path in the dataset, or its csv row): a file that two splits both hold
+    (``private`` is part of ``test``) is one file, reported under ``same_files``, never a duplicate or a leak
+    of itself. Duplicates and leaks are *different* files with identical pixels."""
+    # content hash -> {source: [(split, index), ...]}: one entry per file, however many splits hold it
+    where: dict[str, dict[str, list[tuple[str, int]]]] = defaultdict(lambda: defaultdict(list))
     per_split = {}
     for name, s in splits.items():
         hs = content_hashes(s.images)
         for i, h in enumerate(hs):
-            where[h].append((name, i))
+            where[h][s.sources[i]].append((name, i))
         std = s.images.reshape(len(s), -1).std(1)
         blank = np.flatnonzero(std < BLANK_STD)
         per_split[name] = {
@@ -43,28 +48,41 @@ def audit(splits: dict[str, Split]) -> dict:
             "blank_examples": [s.sources[i] for i in blank[:10]],
         }
     names = list(splits)
-    cross, cross_files = {}, {}
+    cross, cross_files, same = {}, {}, {}
     for a_i, a in enumerate(names):
         for b in names[a_i + 1:]:
-            shared = [locs for locs in where.values() if {x[0] for x in locs} >= {a, b}]
+            n_same = len(set(splits[a].sources) & set(splits[b].sources))
+            if n_same:
+                same[f"{a}&{b}"] = n_same  # one split holds files of the other: not compared file by file
+            shared = [files for files in where.values() if _in_both(files, a, b)]
             cross[f"{a}&{b}"] = len(shared)  # distinct images (groups of identical pixels)
-            cross_files[f"{a}&{b}"] = {x: sum(1 for locs in shared for n, _i in locs if n == x) for x in (a, b)}
+            cross_files[f"{a}&{b}"] = {x: sum(1 for files in shared for locs in files.values()
+                                               if any(n == x for n, _i in locs)) for x in (a, b)}
     conflicts = []
-    for locs in where.values():
-        labs = {int(splits[n].labels[i]) for n, i in locs}
+    for files in where.values():
+        labs = {int(splits[n].labels[i]) for locs in files.values() for n, i in locs}
         if len(labs) > 1:
-            conflicts.append({"sources": [f"{n}:{splits[n].sources[i]}" for n, i in locs],
+            conflicts.append({"sources": [f"{locs[0][0]}:{src}" for src, locs in files.items()],
                               "labels": sorted(EMOTIONS[x] for x in labs)})
-    groups = [locs for locs in where.values() if len(locs) > 1]
+    groups = [files for files in where.values() if len(files) > 1]
     return {
         "splits": per_split,
-        "shared_between_splits": cross,  # distinct images present in both splits
+        "shared_between_splits": cross,  # distinct images present in both splits (as different files)
         "shared_files": cross_files,  # {pair: {split: files of that split with a copy in the other}}
+        "same_files": same,  # {pair: files both splits hold (a split and a part of it)}
         "duplicate_groups": len(groups),
         "largest_group": max((len(g) for g in groups), default=1),
         "label_conflicts": len(conflicts),
         "label_conflict_examples": conflicts[:10],
     }
+
+
+def _in_both(files: dict[str, list[tuple[str, int]]], a: str, b: str) -> bool:
+    """Whether a file of split ``a`` and a *different* file of split ``b`` are in this group of identical
+    pixels."""
+    in_a = {src for src, locs in files.items() if any(n == a for n, _ in locs)}
+    in_b = {src for src, locs in files.items() if any(n == b for n, _ in locs)}
+    return bool(in_a and in_b) and len(in_a | in_b) > 1
 
 
 def format_audit(rep: dict) -> str:
@@ -74,6 +92,10 @@ def format_audit(rep: dict) -> str:
         cls = " ".join(f"{k[:3]}={v}" for k, v in s["counts"].items())
         lines.append(f"{n:<10}{s['images']:>8}{s['unique']:>9}{s['duplicates_within']:>7}{s['blank']:>7}   {cls}")
     lines.append("")
+    for pair, n in rep.get("same_files", {}).items():
+        a, b = pair.split("&")
+        lines.append(f"{a} and {b} hold the same {n} files (one split is part of the other): each counted once "
+                     "below, neither a duplicate nor a leak")
     for pair, n in rep["shared_between_splits"].items():
         a, b = pair.split("&")
         files = rep.get("shared_files", {}).get(pair, {})
