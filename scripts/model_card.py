@@ -31,6 +31,7 @@ from ferkit.plots import plot_confusion
 from ferkit.weights import list_shipped
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from card_ferplus import crowd_measures, ferplus_section, headline_cells  # noqa: E402
 from card_records import GPU_DIRS, REPO, RESULTS, _kd_recipe, _run_record, fmt_pct, gpu_runs, onnx_stats, run_onnx  # noqa: E402
 from card_speed import small_nets_section, speed_section  # noqa: E402
 
@@ -43,6 +44,7 @@ def main() -> None:
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "fer2013"))
     ap.add_argument("--out", default=str(REPO / "MODEL_CARD.md"))
     ap.add_argument("--cache", help="folder to keep each shipped file's outputs in (keyed by its SHA-1)")
+    ap.add_argument("--votes", help="FER+ votes (ferplus_votes.csv or fer2013new.csv; default: found beside --data)")
     a = ap.parse_args()
     t_start = time.time()
     fig_dir = REPO / "docs" / "model_card"
@@ -57,6 +59,9 @@ def main() -> None:
     clean = ~leaked_mask(pri, train)
     clean_pub = ~leaked_mask(pub, train)
     shipped = list_shipped()
+    from ferkit.data.ferplus import find_votes
+
+    votes_path = find_votes(a.data, a.votes)
     measured = {}
     cache_hits = 0
     for name, path in shipped.items():
@@ -85,6 +90,7 @@ def main() -> None:
             "ece_private_t1": expected_calibration_error(raw_pri, pri.labels) if raw_pri is not None else None,
             "ece_public": expected_calibration_error(p_pub, pub.labels),
             "ece_public_t1": expected_calibration_error(raw_pub, pub.labels) if raw_pub is not None else None,
+            "ferplus": crowd_measures(p_pri, p_pub, pri, pub, votes_path) if votes_path else None,
         }
         plot_confusion(rep["confusion_matrix"], fig_dir / f"confusion-{name}.png",
                        title=f"{path.name} on PrivateTest")
@@ -99,7 +105,8 @@ def main() -> None:
 
     write_headline(json.loads((RESULTS / "model-card-measurements.json").read_text()))
 
-    d = measured["default"]
+    legacy = "fer2013" if "fer2013" in measured else "default"  # the ensemble trained on FER2013's labels
+    d = measured[legacy]
     meta = d["stats"]["meta"]
     fm = [r for n, r in runs.items() if r["model"] == "fernet_m" and r["kind"] == "plain"]
     single = np.array([r["private-none"] for r in fm])
@@ -123,17 +130,20 @@ def main() -> None:
              "(`default`) and `ferkit.weights.model_path('fast')`. The ONNX metadata holds the labels, the "
              "members, the TTA mode and the temperature.\n")
     L.append("## Headline (FER2013 official protocol: train on Training, select on PublicTest, report PrivateTest)\n")
-    L.append("| model | file | arithmetic | PrivateTest | PublicTest | PrivateTest without train-leaked images "
-             "| macro-F1 (Private) | params | MACs / face | size |")
-    L.append("|---|---|---|---|---|---|---|---|---|---|")
+    L.append("| model | labels learned | file | arithmetic | PrivateTest | PublicTest | PrivateTest without "
+             "train-leaked images | macro-F1 (Private) | FER+ PrivateTest (majority, 7 classes) | params "
+             "| MACs / face | size |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, m in measured.items():
         st = m["stats"]
         members = json.loads(st["meta"].get("members", "[]"))
         arith = st["meta"].get("arithmetic", "float32").split(" (")[0]
         L.append(f"| `{name}`: {len(members)} x {members[0] if members else '?'}, TTA {st['meta'].get('tta')} "
-                 f"| {shipped[name].name} | {arith} | **{fmt_pct(m['private'])}** | {fmt_pct(m['public'])} "
+                 f"| {st['meta'].get('trained_labels', 'fer2013')} | {shipped[name].name} | {arith} "
+                 f"| **{fmt_pct(m['private'])}** | {fmt_pct(m['public'])} "
                  f"| {fmt_pct(m['private_clean'])} (n={int(clean.sum())}) | {m['report']['macro_f1']:.4f} "
-                 f"| {st['params'] / 1e6:.2f} M | {st['macs'] / 1e9:.2f} G | {st['size_mb']:.1f} MB |")
+                 f"| {headline_cells(m)} | {st['params'] / 1e6:.2f} M | {st['macs'] / 1e9:.2f} G "
+                 f"| {st['size_mb']:.1f} MB |")
     L.append("")
     L.append(f"PrivateTest has {len(pri)} images, {int((~clean).sum())} of which have an exact pixel copy in "
              f"Training (PublicTest: {int((~clean_pub).sum())}); found by content hash "
@@ -141,6 +151,12 @@ def main() -> None:
     L.append("Reference points (published, GPU, ~300 epochs): mini-Xception (the `fer` package) 66%, VGGNet "
              "73.28% (Khaireddin & Chen 2021), ResNet18 with tricks 73.70%, Residual Masking Network 74.14%; "
              "ensembles: Pramerdorfer & Kampel 75.2%, RMN + 6 CNNs 76.82%.\n")
+    L += ferplus_section(measured, RESULTS)
+    if legacy != "default":
+        L.append(f"The sections below describe the ensemble trained on FER2013's labels, shipped as `{legacy}`: how "
+                 "its networks were trained and its views, members and int8 settings chosen. `default` and `fast` "
+                 "keep the networks, views and int8 settings of the files they replaced, fine-tuned on the votes "
+                 "(above).\n")
     L.append("## Single models and seed variance\n")
     L.append(f"`fernet_m` (VGG-BN 48-96-192-384, 2.64 M params, `configs/default.yaml`), {len(fm)} seeds, each "
              f"selected on PublicTest. PrivateTest, mean ± sd over seeds (min–max):\n")
@@ -228,13 +244,13 @@ def main() -> None:
                  f"{fmt_pct(max(st['public'] for st in ens['path']))} on PublicTest.\n")
     L += speed_section(measured, RESULTS / "quant-pareto.json", RESULTS / "quant-speed.json")
     L += small_nets_section(RESULTS, measured)
-    L.append("## Per-class results of `default` on PrivateTest\n")
+    L.append(f"## Per-class results of `{legacy}` on PrivateTest\n")
     L.append("| class | precision | recall | F1 | support |")
     L.append("|---|---|---|---|---|")
     for e, r in d["report"]["per_class"].items():
         L.append(f"| {e} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |")
     L.append("")
-    L.append("![confusion matrix](docs/model_card/confusion-default.png)\n")
+    L.append(f"![confusion matrix](docs/model_card/confusion-{legacy}.png)\n")
     cm = np.array(d["report"]["confusion_matrix"])
     off = cm - np.diag(np.diag(cm))
     worst = np.dstack(np.unravel_index(np.argsort(-off.ravel())[:3], off.shape))[0]

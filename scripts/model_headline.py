@@ -40,6 +40,9 @@ def write_headline(measured: dict | None = None, out: Path = OUT) -> dict:
             "private_test": round(m["private"], 6), "public_test": round(m["public"], 6),
             "private_test_without_train_leaks": round(m["private_clean"], 6),
             "macro_f1_private": round(rep["macro_f1"], 6) if "macro_f1" in rep else None,
+            "ferplus_private_test": (round(m["ferplus"]["private"]["majority"]["accuracy"], 6)
+                                     if m.get("ferplus") else None),
+            "trained_labels": m["stats"]["meta"].get("trained_labels", "fer2013"),
             "ece_private": round(m["ece_private"], 6), "params": m["stats"]["params"], "macs": m["stats"]["macs"],
             "faces_per_second": round(rep["n"] / m["seconds_private"], 1) if rep.get("n") else None,
         }

@@ -41,15 +41,17 @@ def cmd_models(args) -> int:
     if args.json:
         write_json({"shipped": shipped, "architectures": archs}, args.json)
         return 0
-    print("shipped models (--model NAME; ONNX, no torch needed; numbers from MODEL_CARD.md, FER2013 PrivateTest)")
-    print(f"  {'name':<9}{'file':<22}{'size':>8}{'accuracy':>10}{'macro-F1':>10}{'GMAC/face':>11}"
-          f"{'faces/s':>9}  contents")
+    print("shipped models (--model NAME; ONNX, no torch needed; numbers from MODEL_CARD.md, PrivateTest: "
+          "FER2013 = the dataset's labels, FER+ = the crowd's majority, 7 classes)")
+    print(f"  {'name':<9}{'file':<22}{'size':>8}{'FER2013':>9}{'FER+':>8}{'macro-F1':>10}{'GMAC/face':>11}"
+          f"{'faces/s':>9}  contents; labels learned")
     for m in shipped:
         what = f"{len(m['members'])} x {'+'.join(sorted(set(m['members'])))}, TTA {m['tta']}"
         fps = f"{m['faces_per_second']:.0f}" if m["faces_per_second"] else "-"
         gmac = f"{m['gmac_per_face']:.2f}" if m["gmac_per_face"] is not None else "-"
-        print(f"  {m['name']:<9}{m['file']:<22}{m['size_mb']:>6.1f}MB{_pct(m['private_test']):>10}"
-              f"{_pct(m['macro_f1_private']):>10}{gmac:>11}{fps:>9}  {what}")
+        print(f"  {m['name']:<9}{m['file']:<22}{m['size_mb']:>6.1f}MB{_pct(m['private_test']):>9}"
+              f"{_pct(m.get('ferplus_private_test')):>8}{_pct(m['macro_f1_private']):>10}{gmac:>11}{fps:>9}  "
+              f"{what}; {m.get('trained_labels', 'fer2013')}")
     speed = next((m["speed_note"] for m in shipped if m.get("speed_note")), None)
     if speed:
         print(f"  ({speed})")

@@ -114,6 +114,30 @@ WEIGHT_STORAGE = {
 }
 
 
+
+def _labels_of(ckpt: dict) -> str:
+    cfg = ckpt.get("config") or {}
+    labels = str(cfg.get("labels") or "fer2013")
+    soft, alpha = cfg.get("soft_labels"), float(cfg.get("kd_alpha") or 0)
+    if labels == "fer2013" and soft and alpha > 0:
+        source = ""
+        try:  # the soft-label file says what it holds (FER+ votes, or a teacher's probabilities)
+            with np.load(soft) as z:
+                source = json.loads(str(z["meta"])).get("source", "") if "meta" in z else ""
+        except (OSError, ValueError, KeyError):
+            pass
+        kind = "FER+ votes" if "FER+" in source else "teacher targets"
+        return f"mix:{alpha:g} (FER2013 labels x {1 - alpha:g} + {kind} x {alpha:g})"
+    return labels
+
+
+def trained_labels(ckpts: list[dict]) -> str:
+    """What the members learned from, for the file's metadata (``ferkit models``, ``GET /v1/model``):
+    ``fer2013`` (the dataset's labels), ``ferplus`` (FER+ votes), ``mix:W ...``; members that differ are listed."""
+    got = list(dict.fromkeys(_labels_of(c) for c in ckpts))
+    return got[0] if len(got) == 1 else "; ".join(got)
+
+
 def export_onnx(
     checkpoints: list[str | os.PathLike],
     out: str | os.PathLike,
@@ -198,6 +222,7 @@ def export_onnx(
             "views": str(TTA_VIEW_COUNT[tta]),
             "temperature": f"{float(temperature):.6f}",
             "input_scale": "raw 0..255",
+            "trained_labels": trained_labels(ckpts),
             "weights_storage": WEIGHT_STORAGE[weights],
             "arithmetic": "float32",
             **({k: str(v) for k, v in (extra_metadata or {}).items()}),

@@ -101,6 +101,9 @@ class ModelOut(BaseModel):
     members: list[str]
     tta: str | None
     temperature: float | None
+    trained_labels: str = Field("fer2013", description="what the model learned: fer2013 (FER2013's own labels), "
+                                                       "ferplus (FER+ crowd votes) or mix:W (both, W = the votes' "
+                                                       "weight)")
     input: str
     detector: str = Field(description="default face detector of this server")
     detectors: dict[str, dict] = Field(description="every detector and whether it is installed")

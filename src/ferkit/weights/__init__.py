@@ -14,11 +14,12 @@ DEFAULT_MODEL = "ferkit-default.onnx"
 MODELS = {
     "default": DEFAULT_MODEL,  # the accurate ensemble (TTA inside the graph)
     "fast": "ferkit-fast.onnx",  # one network, no TTA: for high frame rates
+    "fer2013": "ferkit-fer2013.onnx",  # the ensemble trained on FER2013's own labels only (comparisons on FER2013)
 }
 
 
 def model_path(name: str = "default") -> Path:
-    """Path of a shipped ONNX model by name ('default' or 'fast') or file name."""
+    """Path of a shipped ONNX model by name ('default', 'fast', 'fer2013') or file name."""
     fname = MODELS.get(name, name)
     p = _HERE / fname
     if not p.is_file():
@@ -41,8 +42,9 @@ HEADLINE = _HERE / "headline.json"  # the model card's numbers per shipped file 
 
 
 def shipped_info() -> list[dict]:
-    """One dict per shipped model, without torch: name, file, size_mb, members, tta (from the ONNX metadata)
-    and, when ``headline.json`` is there, the model card's measured accuracy, MACs and speed."""
+    """One dict per shipped model, without torch: name, file, size_mb, members, tta, trained_labels (what the
+    networks learned: ``fer2013`` for files that do not say) from the ONNX metadata and, when ``headline.json``
+    is there, the model card's measured accuracy (FER2013 labels and FER+ majority), MACs and speed."""
     import onnxruntime as ort
 
     table = json.loads(HEADLINE.read_text()) if HEADLINE.is_file() else {}
@@ -57,7 +59,9 @@ def shipped_info() -> list[dict]:
         out.append({
             "name": name, "file": path.name, "path": str(path), "size_mb": round(path.stat().st_size / 1e6, 2),
             "members": json.loads(meta.get("members", "[]")), "tta": meta.get("tta", "none"),
-            "private_test": h.get("private_test"), "macro_f1_private": h.get("macro_f1_private"),
+            "trained_labels": meta.get("trained_labels", "fer2013"),
+            "private_test": h.get("private_test"), "ferplus_private_test": h.get("ferplus_private_test"),
+            "macro_f1_private": h.get("macro_f1_private"),
             "gmac_per_face": round(h["macs"] / 1e9, 2) if h.get("macs") else None,
             "faces_per_second": h.get("faces_per_second"), "speed_note": table.get("speed_note"),
         })

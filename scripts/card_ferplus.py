@@ -1,0 +1,106 @@
+"""The model card's FER+ part: every shipped model under the crowd's labels (FER+ votes), and how the models
+trained on the votes were built and chosen (results/ferplus-dev.json, results/ferplus-selection.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from card_records import fmt_pct
+
+from ferkit.data.ferplus import votes_for
+from ferkit.metrics_crowd import PROTOCOL, crowd_report
+
+
+def crowd_measures(p_pri: np.ndarray, p_pub: np.ndarray, pri, pub, votes_path: str | Path) -> dict:
+    """The crowd report of one model on PrivateTest and PublicTest (without the bulky per-image parts)."""
+    out = {}
+    for split, probs, data in (("private", p_pri, pri), ("public", p_pub, pub)):
+        rep = crowd_report(probs, votes_for(data, votes_path), data.labels)
+        out[split] = rep
+    return out
+
+
+def headline_cells(m: dict) -> str:
+    fp = m.get("ferplus")
+    return f"**{fmt_pct(fp['private']['majority']['accuracy'])}**" if fp else "n/a"
+
+
+def _dev_rows(dev: dict) -> list[str]:
+    if not dev:
+        return []
+    recall_names = list(next(iter(dev.values()))["photo_recall"])
+    L = ["| candidate | members | FER2013 PublicTest | FER+ PublicTest (majority) | vote cross-entropy (Public) "
+         "| webphotos-dev (cached crops) | " + " | ".join(f"{e} recall" for e in recall_names) + " |",
+         "|---|---|---:|---:|---:|---:|" + "---:|" * len(recall_names)]
+    for name, r in dev.items():
+        L.append(f"| {name} | {' + '.join(r['members'])} | {fmt_pct(r['fer2013_public'])} "
+                 f"| {fmt_pct(r['ferplus_public'])} | {r['vote_ce_public']:.3f} | {fmt_pct(r['photos'])} | "
+                 + " | ".join(fmt_pct(r["photo_recall"][e]) for e in recall_names) + " |")
+    return L + [""]
+
+
+def ferplus_section(measured: dict, results: Path) -> list[str]:
+    """Markdown lines: the crowd's-labels table of every shipped model, then the v2 development record."""
+    have = {n: m for n, m in measured.items() if m.get("ferplus")}
+    if not have:
+        return []
+    any_pri = next(iter(have.values()))["ferplus"]["private"]
+    maj = any_pri["majority"]
+    dropped = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in maj["dropped"].items() if n)
+    h = any_pri["human_agreement"]
+    L = ["## Under the crowd's labels (FER+)\n",
+         f"FER+ (Barsoum et al. 2016; votes MIT-licensed, Microsoft) had ten crowd workers label every FER2013 "
+         f"image again. Protocol: {PROTOCOL}. On PrivateTest it keeps {maj['kept']:,} of {any_pri['images']:,} "
+         f"images (dropped: {dropped}); FER2013's own label equals the crowd's majority on "
+         f"{fmt_pct(any_pri['original_label_agreement'])} of them. Published FER+ figures use 8 classes (with "
+         "contempt) and are not directly comparable. Human reference: one crowd worker agrees with the majority "
+         f"of the other nine {fmt_pct(h['value'])} of the time ({h['pairs']:,} worker-image pairs on the kept "
+         "PrivateTest images); the last column is each model on exactly those pairs.\n",
+         "| model | labels learned | FER+ PrivateTest | macro-F1 | FER+ PublicTest | FER2013 PrivateTest "
+         "| vote cross-entropy, Private (floor) | ECE vs majority | agrees with the other nine's majority |",
+         "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, m in have.items():
+        pr, pu = m["ferplus"]["private"], m["ferplus"]["public"]
+        ce = pr["vote_cross_entropy"]
+        L.append(f"| `{name}` | {m['stats']['meta'].get('trained_labels', 'fer2013')} "
+                 f"| **{fmt_pct(pr['majority']['accuracy'])}** | {pr['majority']['macro_f1']:.4f} "
+                 f"| {fmt_pct(pu['majority']['accuracy'])} | {fmt_pct(m['private'])} "
+                 f"| {ce['value']:.3f} ({ce['target_entropy']:.3f}) | {pr['majority']['ece']:.4f} "
+                 f"| {fmt_pct(pr['human_agreement']['model_value'])} |")
+    L.append("")
+    for name, m in have.items():
+        per = m["ferplus"]["private"]["majority"]["per_class"]
+        L.append(f"`{name}`, recall per class on the FER+ majority (PrivateTest): "
+                 + ", ".join(f"{e} {r['recall']:.3f}" for e, r in per.items()) + ".")
+    L.append("")
+    dev_path, sel_path = results / "ferplus-dev.json", results / "ferplus-selection.json"
+    dev = json.loads(dev_path.read_text()) if dev_path.exists() else {}
+    sel = json.loads(sel_path.read_text()) if sel_path.exists() else None
+    if dev:
+        L += ["## Models trained on the votes: development record\n",
+              "The networks of `default` and `fast` were fine-tuned from the shipped FER2013 networks on a mixture "
+              "of the two label sets (`scripts/ferplus_finetune.sh`: each target = 0.5 x FER2013 one-hot + 0.5 x "
+              "the FER+ vote distribution, votes of 1 and contempt dropped; the 335 Training images whose votes "
+              "are mostly unknown/not-a-face keep their FER2013 label; 3 epochs, SGD lr 0.01 cosine, EMA 0.995, "
+              "on this machine's 2 CPU cores; `docs/training.md` has the commands and wall times). Every "
+              "candidate on the development data only (PublicTest and webphotos-dev, never PrivateTest; "
+              "`python scripts/ferplus_dev.py table ...`, `results/ferplus-dev.json`):\n"]
+        L += _dev_rows(dev)
+    if sel:
+        L += ["The rule that picks the shipped files was committed before any candidate existed "
+              "(`results/ferplus-selection-rule.md`): end-to-end webphotos-dev accuracy at least the replaced "
+              "model's in the same run, each clear-expression recall at most 5 points below it, speed at least "
+              "the floor, then the best FER+ PublicTest. Its inputs, measured side by side "
+              f"(`results/ferplus-selection.json`, {sel.get('command', '')}):\n",
+              "| slot | candidate | webphotos-dev end to end | angry / happy / sad recall | faces/s "
+              "| FER+ PublicTest | passes | |", "|---|---|---:|---|---:|---:|---|---|"]
+        for slot, rows in sel["slots"].items():
+            for r in rows:
+                rec = " / ".join(fmt_pct(r["recall"][e]) for e in ("angry", "happy", "sad"))
+                L.append(f"| {slot} | {r['name']} | {fmt_pct(r['e2e'])} | {rec} | {r['faces_per_s']:.0f} "
+                         f"| {fmt_pct(r['ferplus_public'])} | {r['passes']} | "
+                         f"{'**shipped**' if r.get('shipped') else ''} |")
+        L.append("")
+    return L
