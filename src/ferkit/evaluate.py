@@ -11,7 +11,9 @@ import torch
 import torch.nn as nn
 
 from .data import load_split
+from .data.ferplus import Votes, load_votes
 from .metrics import classification_report
+from .metrics_crowd import crowd_report
 from .models.tta import Predictor
 from .report import save_report
 
@@ -39,12 +41,15 @@ def predict_probs(
     return torch.cat(out).numpy() if out else np.zeros((0, 7), np.float32)
 
 
-def evaluate(model: nn.Module, images: np.ndarray, labels: np.ndarray, **kw) -> dict:
-    """Report dict (see ferkit.metrics.classification_report) for a model on uint8 images."""
+def evaluate(model: nn.Module, images: np.ndarray, labels: np.ndarray, votes: Votes | None = None, **kw) -> dict:
+    """Report dict (see ferkit.metrics.classification_report) for a model on uint8 images; with FER+ ``votes``
+    for the same images, their measures under ``"ferplus"`` (:func:`ferkit.metrics_crowd.crowd_report`)."""
     t0 = time.perf_counter()
     probs = predict_probs(model, images, **kw)
     dt = time.perf_counter() - t0
     rep = classification_report(labels, probs.argmax(1), probs)
+    if votes is not None:
+        rep["ferplus"] = crowd_report(probs, votes, labels)
     rep["seconds"] = dt
     rep["images_per_second"] = len(images) / dt if dt > 0 else 0.0
     return rep
@@ -62,16 +67,19 @@ def run_evaluation(
     use_ema: bool = True,
     skip_unknown: bool = False,
     device: str = "cpu",
+    votes: str | os.PathLike | None = None,
 ) -> dict:
-    """Evaluate a checkpoint on a dataset split; write report.json and confusion.png in out_dir."""
+    """Evaluate a checkpoint on a dataset split; write report.json and confusion.png in out_dir. FER+ votes
+    (``votes``: a file, ``"none"``, or None to look for them, :func:`ferkit.data.ferplus.load_votes`) add
+    the crowd measures and confusion-ferplus.png."""
     from .checkpoint import load_checkpoint, model_from_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
     model = model_from_checkpoint(ckpt, use_ema=use_ema)
     ds = load_split(data, split, skip_unknown=skip_unknown)
     temperature = float(ckpt.get("temperature", 1.0))
-    rep = evaluate(model, ds.images, ds.labels, tta=tta, batch_size=batch_size, amp=amp, temperature=temperature,
-                   device=device)
+    rep = evaluate(model, ds.images, ds.labels, load_votes(ds, data, votes), tta=tta, batch_size=batch_size,
+                   amp=amp, temperature=temperature, device=device)
     rep.update(checkpoint=str(checkpoint), model=ckpt["model"], data=str(data), split=split, tta=tta,
                epoch=ckpt.get("epoch"), skipped=len(ds.skipped))
     # named after the checkpoint too: evaluating best.pt and last.pt of one run never share a report

@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 
 from .data import load_split
+from .data.ferplus import load_votes
 from .metrics import classification_report
+from .metrics_crowd import crowd_report
 from .report import save_report
 
 ONNX_SUFFIX = ".onnx"
@@ -49,8 +51,10 @@ def evaluate_onnx(
     threads: int | None = None,
     skip_unknown: bool = False,
     progress: bool = True,
+    votes: str | os.PathLike | None = None,
 ) -> dict:
-    """Report dict for ONNX ``model`` on ``split`` of ``data``; written into ``out_dir``."""
+    """Report dict for ONNX ``model`` on ``split`` of ``data``; written into ``out_dir``. FER+ ``votes`` as in
+    :func:`ferkit.evaluate.run_evaluation` (a file, ``"none"``, or None to look for them)."""
     from .recognizer import Recognizer
 
     rec = Recognizer(model=model, detector="full", threads=threads)  # crops already: no detection
@@ -59,6 +63,9 @@ def evaluate_onnx(
     probs = rec.predict_arrays(ds.images, batch_size)
     dt = time.perf_counter() - t0
     rep = classification_report(ds.labels, probs.argmax(1), probs)
+    crowd = load_votes(ds, data, votes)
+    if crowd is not None:
+        rep["ferplus"] = crowd_report(probs, crowd, ds.labels)
     rep.update(seconds=dt, images_per_second=len(ds.images) / dt if dt > 0 else 0.0, checkpoint=str(model),
                model=rec.model_path.name, model_path=str(rec.model_path), data=str(data), split=split, tta="in graph",
                skipped=len(ds.skipped))

@@ -1,5 +1,6 @@
 """``ferkit evaluate``: accuracy, macro-F1, per-class table and confusion PNG of a model on a labelled dataset
-(an ONNX model on onnxruntime, or a training checkpoint with torch)."""
+(an ONNX model on onnxruntime, or a training checkpoint with torch), under the dataset's labels and, when FER+
+votes are found, under the crowd's too."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ def add_parser(sub):
                     "macro-F1, per-class precision/recall/F1, NLL/ECE, confusion matrix PNG, report.json. MODEL "
                     "is a training checkpoint (.pt, needs torch) or an ONNX model: 'default', 'fast' (the "
                     "shipped ones) or a .onnx file from `ferkit export` (no torch needed; TTA and temperature "
-                    "are inside the graph). The images are used as stored: 48x48 face crops, no detection.")
+                    "are inside the graph). The images are used as stored: 48x48 face crops, no detection. "
+                    "With FER+ crowd votes for the images (--votes), every figure is also given under the "
+                    "crowd's labels (report.json key 'ferplus', docs/training.md).")
     p.add_argument("checkpoint", metavar="MODEL",
                    help="checkpoint .pt, or default | fast | FILE.onnx | a Keras model (emotiondetector.h5, .keras, "
                         ".json: converted once, cached; no torch)")
@@ -37,6 +40,12 @@ def add_parser(sub):
     p.add_argument("--threads", type=int, default=None,
                    help="onnxruntime threads, ONNX models only (default: all cores)")
     p.add_argument("--skip-unknown", action="store_true", help="ignore folders that are not emotion names")
+    p.add_argument("--votes", metavar="FILE",
+                   help="FER+ crowd votes for the images: ferplus_votes.csv (folders) or FER+'s fer2013new.csv "
+                        "(fer2013.csv). Adds the FER+ majority protocol (7 classes), the vote cross-entropy, "
+                        "calibration and the human reference to the report, and confusion-ferplus.png. Default: "
+                        "$FERKIT_FERPLUS, else a file found beside the dataset (../ferplus/ for ../shared/fer2013); "
+                        "'none' leaves them out")
     add_json(p, "the report")
     add_quiet(p, "report; the line saying which images were scored goes to stderr")
     p.set_defaults(func=cmd_evaluate)
@@ -78,7 +87,7 @@ def cmd_evaluate(args) -> int:
                              "inside the graph; it runs on the CPU with onnxruntime)")
         out = args.out or Path("runs") / f"eval-{Path(str(args.checkpoint)).stem}-{split}"
         rep = evaluate_onnx(args.checkpoint, args.data, split, out_dir=out, batch_size=args.batch_size,
-                            threads=args.threads, skip_unknown=args.skip_unknown)
+                            threads=args.threads, skip_unknown=args.skip_unknown, votes=args.votes)
         what = f"{rep['model']} on {split}"
     else:
         need_torch("evaluate (of a .pt checkpoint; 'default', 'fast' and .onnx models need no torch)")
@@ -86,7 +95,7 @@ def cmd_evaluate(args) -> int:
 
         rep = run_evaluation(args.checkpoint, args.data, split, out_dir=args.out, tta=args.tta,
                              batch_size=args.batch_size, amp=args.amp, use_ema=not args.no_ema,
-                             skip_unknown=args.skip_unknown, device=args.device)
+                             skip_unknown=args.skip_unknown, device=args.device, votes=args.votes)
         what = f"{rep['model']} on {split} (tta {args.tta})"
     scored = scored_images(args.data, choice, rep["n"], rep.get("skipped", 0))  # which images, and why
     if args.json:
@@ -97,5 +106,6 @@ def cmd_evaluate(args) -> int:
         print(scored)
         print(f"{what}, {rep['images_per_second']:.0f} images/s")
         print(rep["text"])
-        print(f"report: {rep['out_dir']}/report.json  confusion matrix: {rep['out_dir']}/confusion.png")
+        print(f"report: {rep['out_dir']}/report.json  confusion matrix: {rep['out_dir']}/confusion.png"
+              + (f"  FER+: {rep['out_dir']}/confusion-ferplus.png" if "ferplus" in rep else ""))
     return 0

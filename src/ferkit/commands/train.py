@@ -36,6 +36,13 @@ def add_parser(sub):
     p.add_argument("--label-smoothing", dest="label_smoothing", type=float,
                    help="share of each target spread over the other classes; 0 disables")
     p.add_argument("--mixup", type=float, help="mixup Beta(alpha, alpha); 0 disables")
+    p.add_argument("--labels", metavar="SOURCE",
+                   help="what the model learns: fer2013 (the dataset's labels) | ferplus (the FER+ crowd's vote "
+                        "distributions; best.pt chosen on the FER+ majority) | mix:W ((1-W) x dataset label + W x "
+                        "votes). Images without a vote target are left out (docs/training.md, 'FER+ votes')")
+    p.add_argument("--votes", metavar="FILE",
+                   help="FER+ votes for --labels ferplus|mix:W: ferplus_votes.csv (folders) or FER+'s "
+                        "fer2013new.csv (fer2013.csv); default $FERKIT_FERPLUS, else found beside the dataset")
     p.add_argument("--soft-labels", dest="soft_labels",
                    help="teacher targets for distillation (scripts/soft_labels.py)")
     p.add_argument("--kd-alpha", dest="kd_alpha", type=float, help="weight of the teacher targets (0..1)")
@@ -148,6 +155,7 @@ def cmd_train(args) -> int:
         print(f"ferkit train: error: {e}", file=sys.stderr)
         return 1
     if res["rank"] == 0:  # a torchrun run: process 0 speaks for all
-        print(f"best {res['val_split']} accuracy {res['best_acc']:.4f}; {res['epochs_done']} epochs; "
+        labels = " FER+ majority" if res.get("val_labels") == "ferplus-majority" else ""
+        print(f"best {res['val_split']}{labels} accuracy {res['best_acc']:.4f}; {res['epochs_done']} epochs; "
               f"{res['wall_seconds']:.0f}s; checkpoints in {res['run_dir']}")
     return 130 if res["interrupted"] else 0

@@ -30,6 +30,7 @@ dropped by both rules. :func:`parse_label_source` reads the one flag that picks 
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,7 @@ TARGET_REASONS = {
 VOTES_CSV = "ferplus_votes.csv"
 FER2013NEW_CSV = "fer2013new.csv"
 ENV = "FERKIT_FERPLUS"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -240,9 +242,21 @@ def _from_fer2013new(split: Split, path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_votes(split: Split, data: str | os.PathLike, explicit: str | os.PathLike | None = None) -> Votes | None:
-    """:func:`votes_for` with the file :func:`find_votes` picks; ``None`` when there is none."""
-    path = find_votes(data, explicit)
-    return votes_for(split, path) if path is not None else None
+    """:func:`votes_for` with the file :func:`find_votes` picks: ``None`` when there is none or ``explicit`` is
+    ``"none"``. A file given explicitly must fit the images (else an error); one that was only found (by
+    ``$FERKIT_FERPLUS`` or beside the dataset) and fits none of them is passed over with a warning."""
+    if explicit is not None and str(explicit).strip().lower() == "none":
+        return None
+    path = find_votes(data, explicit or None)
+    if path is None:
+        return None
+    try:
+        return votes_for(split, path)
+    except DatasetError as e:
+        if explicit:
+            raise
+        log.warning("FER+ votes not used: %s", e)
+        return None
 
 
 # --------------------------------------------------------------------------- the rules

@@ -37,12 +37,15 @@ def train_one_epoch(
     ema: EMA | None = None,
     class_weights: torch.Tensor | None = None,
     soft_targets: torch.Tensor | None = None,
+    label_targets: torch.Tensor | None = None,
     device: torch.device,
     bar=None,
 ) -> tuple[dict, int]:
     """One pass over this process's shard (`sampler`) in local batches of batch_size / N; `net` is
-    what is called (DDP in a torchrun run), `model` the plain module the EMA follows. Returns (stats
-    summed over all processes, new global step)."""
+    what is called (DDP in a torchrun run), `model` the plain module the EMA follows. The target of an
+    image is its row of `label_targets` (the label source: FER+ votes, a mixture) or else its one-hot
+    label, mixed with the teacher's `soft_targets` by kd_alpha. Returns (stats summed over all processes,
+    new global step)."""
     model = net if model is None else model
     net.train()
     sampler.set_epoch(epoch)
@@ -71,7 +74,10 @@ def train_one_epoch(
         x = images[idx.to(images.device)].to(device, non_blocking=True).unsqueeze(1).float()
         y = labels[idx.to(labels.device)].to(device, non_blocking=True)
         x = augment_batch(x, aug, gen if device.type == "cpu" else None)
-        target = F.one_hot(y, NUM_CLASSES).float()
+        if label_targets is not None:
+            target = label_targets[idx.to(label_targets.device)].to(device, non_blocking=True)
+        else:
+            target = F.one_hot(y, NUM_CLASSES).float()
         if soft_targets is not None and cfg.kd_alpha > 0:
             teacher = soft_targets[idx.to(soft_targets.device)].to(device, non_blocking=True)
             target = (1 - cfg.kd_alpha) * target + cfg.kd_alpha * teacher

@@ -30,6 +30,7 @@ from ..emotions import EMOTIONS
 from ..models import count_params, create_model
 from .config import TrainConfig
 from .distributed import Dist, is_dist_error
+from .labels import apply_label_source
 from .loop import steps_per_epoch, train_one_epoch, validate
 from .optim import EMA, class_weight_tensor, make_optimizer
 from .resume import resumed_config
@@ -152,6 +153,9 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: Dist, device: torch.device
         run_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     train_ds, val_ds, val_split = _load_data(cfg, dist, log)
+    labelled = apply_label_source(cfg, train_ds, val_ds, log)  # --labels: which images, targets, selection labels
+    train_ds, val_ds = labelled.train, labelled.val
+    val_name = val_split if labelled.val_labels == "fer2013" else f"{val_split} FER+ majority"
 
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, **cfg.model_kwargs).to(device)
@@ -184,6 +188,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: Dist, device: torch.device
     x_val = torch.from_numpy(val_ds.images)
     y_val = torch.from_numpy(val_ds.labels)
     cw = class_weight_tensor(train_ds.labels, cfg.class_weights)
+    label_targets = None if labelled.targets is None else torch.from_numpy(labelled.targets).to(data_dev)
     soft = None
     if cfg.kd_alpha > 0:
         if not cfg.soft_labels:
@@ -197,7 +202,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: Dist, device: torch.device
         tmp.write_text(json.dumps(asdict(cfg), indent=2))
         os.replace(tmp, run_dir / "config.json")
     log(f"model {cfg.model} ({count_params(model):,} params) on {device}; {dist.describe(cfg.batch_size, model)}; "
-        f"train {len(y_train)} images ({cfg.train_split}), select on {len(y_val)} ({val_split}); "
+        f"train {len(y_train)} images ({cfg.train_split}), select on {len(y_val)} ({val_name}); "
         f"{n_steps} steps/epoch; run {run_dir}")
     if ckpt is not None and start_epoch >= cfg.epochs:
         log(f"nothing to train: the run has done {start_epoch}/{cfg.epochs} epochs (pass --epochs to go further)")
@@ -208,7 +213,8 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: Dist, device: torch.device
             "labels": list(EMOTIONS), "config": asdict(cfg), "epoch": epoch, "step": step,
             "state_dict": model.state_dict(), "ema_state_dict": ema.module.state_dict() if ema else None,
             "optimizer": optimizer.state_dict(), "scheduler": plateau.state_dict() if plateau else None,
-            "best_acc": best_acc, "history": history, "val_split": val_split, "world_size": dist.world,
+            "best_acc": best_acc, "history": history, "val_split": val_split, "val_labels": labelled.val_labels,
+            "votes": labelled.votes, "world_size": dist.world,
             "torch_version": torch.__version__,
         }
 
@@ -236,7 +242,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: Dist, device: torch.device
                            file=sys.stderr, dynamic_ncols=True, leave=False, disable=None)
             stats, step = train_one_epoch(net, optimizer, x_train, y_train, cfg, epoch, step, sampler,
                                           dist=dist, model=model, ema=ema, class_weights=cw, soft_targets=soft,
-                                          device=device, bar=bar)
+                                          label_targets=label_targets, device=device, bar=bar)
             if bar is not None:
                 bar.close()
                 bar = None
@@ -263,7 +269,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: Dist, device: torch.device
             finally:
                 saving.clear()
             log(f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {stats['train_loss']:.4f}  acc {stats['train_acc']:.4f}  "
-                f"{val_split} acc {v['val_acc']:.4f}{' *' if improved else ''}  "
+                f"{val_name} acc {v['val_acc']:.4f}{' *' if improved else ''}  "
                 f"{stats['train_images_per_s']:.0f} img/s  {stats['train_seconds']:.0f}s")
             if stopping:  # a signal came while the epoch was recorded
                 raise KeyboardInterrupt
@@ -288,7 +294,8 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: Dist, device: torch.device
         plot_curves(history, run_dir / "curves.png", title=f"{cfg.model} ({_run_name(cfg)})")
     return {
         "run_dir": str(run_dir), "last": str(last_path), "best": str(best_path) if best_path.exists() else None,
-        "best_acc": best_acc, "val_split": val_split, "epochs_done": history[-1]["epoch"] if history else 0,
+        "best_acc": best_acc, "val_split": val_split, "val_labels": labelled.val_labels,
+        "epochs_done": history[-1]["epoch"] if history else 0,
         "wall_seconds": time.perf_counter() - t_start, "interrupted": interrupted, "history": history,
         "world_size": dist.world, "rank": dist.rank,
     }
