@@ -10,7 +10,10 @@ Install with ``pip install 'ferkit[serve]'``. Files, one concern each:
 * ``inference`` -- the recognizers and the thread pool that keeps inference off the event loop
 * ``schemas``   -- the JSON shapes, for the OpenAPI document
 * ``app``       -- the FastAPI application: routes, error handlers, one log line per request
-* ``static/``   -- the page at ``/`` (plain HTML + JS + CSS, nothing from the internet)
+* ``site``      -- the page's on-device mode as files (models, onnxruntime-web, COOP/COEP) and ``ferkit site``,
+  which writes the page as a static site (no FastAPI needed)
+* ``static/``   -- the page at ``/`` (plain HTML + JS + CSS, nothing from the internet); ``static/device/`` its
+  on-device mode (detection, alignment, crop, tracking in JavaScript), ``static/ort/`` onnxruntime-web (pinned)
 
 The runtime rooms (recognizer, faces, images) never import this package.
 """

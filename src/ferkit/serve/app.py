@@ -26,6 +26,7 @@ from .config import ServeConfig
 from .inference import InferenceService
 from .limits import MEDIA_TYPES, ApiError, BodyLimit, check_media_type
 from .schemas import BatchOut, EmotionsOut, ErrorOut, Health, ModelOut
+from .site import CrossOriginIsolation, model_file
 
 log = logging.getLogger("ferkit.serve")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -66,6 +67,7 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
     app.add_middleware(Admission, service=svc, body_timeout=cfg.body_timeout,
                        body_idle_timeout=cfg.body_idle_timeout)
     app.add_middleware(BodyLimit, limit=cfg.max_request_bytes, raw_limit=cfg.max_upload_bytes)
+    app.add_middleware(CrossOriginIsolation)  # COOP/COEP: the page's on-device mode gets WebAssembly threads
     if cfg.access_log:
         app.add_middleware(AccessLog)
     _add_error_handlers(app)
@@ -78,6 +80,14 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def page():
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/models/{name}", include_in_schema=False)
+    async def model_for_page(name: str):
+        """The two model files the page's on-device mode runs (ferkit.serve.site.model_files), nothing else."""
+        path = model_file(name)
+        if path is None:
+            raise ApiError(404, "not_found", f"no model file {name!r} for the page")
+        return FileResponse(path, media_type="application/octet-stream")
 
     @app.get("/healthz", response_model=Health, tags=["service"])
     async def healthz():
