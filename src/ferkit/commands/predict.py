@@ -3,16 +3,19 @@
 Streaming pipeline: files are decoded and faces detected in a thread pool (a bounded window of files in
 flight, so memory stays flat on folders of any size), crops from several images are classified together
 in one ONNX call per ``--batch-size`` crops, and each result is written as soon as its batch is done
-(terminal table, JSON lines, CSV flushed per batch, annotated copies). A file that cannot be read is
-reported (path and problem) and skipped. No torch.
+(terminal table, JSON lines, CSV flushed per batch, annotated copies: :mod:`ferkit.commands.predict_out`).
+A file that cannot be read is reported (path and problem) and skipped. Ctrl-C stops reading new files,
+classifies the ones already read, and keeps every image done in every output (a second Ctrl-C stops at once,
+keeping what is written). No torch.
 """
 
 from __future__ import annotations
 
-import csv
-import json
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -21,14 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..emotions import EMOTIONS
 from .options import STDOUT, add_json, add_progress, add_quiet, progress_enabled, say_model
+from .predict_out import CSV_COLUMNS, JSON_SCHEMA, Writers
 
-# landmarks: "x,y" pairs separated by spaces, in ferkit.faces.LANDMARK_NAMES order (empty if none)
-CSV_COLUMNS = ["file", "face", "x", "y", "w", "h", "score", "label", "confidence", *EMOTIONS, "detector",
-               "landmarks", "status"]
-JSON_SCHEMA = "ferkit.predict/1"  # one object per image: {"schema", "file", "faces": [face...], "error"}
-_EMPTY = len(CSV_COLUMNS) - 2  # cells between "file" and "status"
+__all__ = ["CSV_COLUMNS", "JSON_SCHEMA", "add_parser", "cmd_predict"]
 
 
 def add_parser(sub):
@@ -85,6 +84,7 @@ class _Item:
     detector: str | None = None
     note: str | None = None  # decoded at reduced size (ferkit.images.load_image): said once on stderr
     scale: float = 1.0  # pixels of bgr per pixel of the file (boxes are in the file's pixels)
+    written: bool = False  # its share of every output is written
 
 
 def _display_names(files: list[Path], inputs: list[str]) -> list[str]:
@@ -131,175 +131,92 @@ def _load(item: _Item, rec, crop_mode: bool, keep_image: bool) -> _Item:
     return item
 
 
-def _atomic_write_image(path: Path, bgr: np.ndarray) -> None:
-    import cv2
+class _Interrupts:
+    """Ctrl-C during a batch's writes waits for them to end (an image is in every output or in none); at any
+    other moment it raises KeyboardInterrupt at once. Installed only in the main thread (signals go there)."""
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ext = path.suffix.lower()
-    if ext not in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"):
-        path = path.with_suffix(".png")
-        ext = ".png"
-    ok, buf = cv2.imencode(ext, bgr)
-    if not ok:
-        raise OSError(f"{path}: cannot encode image")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(buf.tobytes())
-    os.replace(tmp, path)
+    def __init__(self):
+        self.writing = False
+        self.pending = False
 
+    def _handler(self, signum, frame):
+        if self.writing:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
 
-class _Writers:
-    def __init__(self, args):
-        self.args = args
-        self.csv_file = None
-        self.csv = None
-        if args.csv:
-            Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-            self.csv_file = open(args.csv, "w", newline="", encoding="utf-8")  # noqa: SIM115
-            self.csv = csv.writer(self.csv_file)
-            self.csv.writerow(CSV_COLUMNS)
-            self.csv_file.flush()
-        self.json_file = self.json_tmp = None
-        if args.json and args.json != STDOUT:  # JSON lines to a file, renamed into place when complete
-            path = Path(args.json)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.json_tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            self.json_file = open(self.json_tmp, "w", encoding="utf-8")  # noqa: SIM115
-        self.table = args.json != STDOUT and not args.quiet
-        self.header_done = False
-        self.n_images = self.n_faces = self.n_errors = self.n_noface = 0
-        self.last_error: str | None = None
-
-    def _print_table_row(self, file, face, box, label, conf, probs, status=""):
-        if not self.header_done:
-            short = "".join(f"{e:>9}" for e in EMOTIONS)  # full names: "surprise" is 8 characters
-            print(f"{'file':<40} {'face':>4} {'box (x,y,w,h)':<22} {'label':<9}{'conf':>6}{short}")
-            self.header_done = True
-        name = file if len(file) <= 40 else "…" + file[-39:]
-        if status:
-            print(f"{name:<40} {'-':>4} {'':<22} {status}")
+    @contextlib.contextmanager
+    def installed(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield self
             return
-        b = ",".join(str(v) for v in box)
-        ps = "".join(f"{float(p):>9.3f}" for p in probs)
-        print(f"{name:<40} {face:>4} {b:<22} {label:<9}{conf:>6.2f}{ps}")
+        old = signal.signal(signal.SIGINT, self._handler)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, old)
 
-    def error(self, name: str, message: str) -> None:
-        """A file or input that gave no result: stderr, and a row in --csv / --json so they stay complete."""
-        from ..outputs import safe_text
-
-        name, message = safe_text(name), safe_text(message)
-        self.n_errors += 1
-        self.last_error = message
-        print(f"ferkit predict: skipped {message}", file=sys.stderr)
-        if self.csv:
-            self.csv.writerow([name, *[""] * _EMPTY, f"error: {message}"])
-        self._json(name, [], message)
-
-    def _json(self, name: str, faces: list, error: str | None = None) -> None:
-        if self.args.json:
-            line = json.dumps({"schema": JSON_SCHEMA, "file": name, "faces": faces, "error": error})
-            print(line, file=self.json_file or sys.stdout)
-
-    def emit(self, item: _Item, rec) -> None:
-        args = self.args
-        if item.error:
-            self.error(item.rel, item.error)
-            return
-        self.n_images += 1
-        if item.note:
-            print(f"ferkit predict: note: {item.note}; boxes are in the original pixels", file=sys.stderr)
-        if not item.dets:
-            self.n_noface += 1
-            if self.csv:
-                self.csv.writerow([item.rel, *[""] * _EMPTY, "no face"])
-            if self.table:
-                self._print_table_row(item.rel, None, None, None, None, None, status="(no face found)")
-        from ..outputs import safe_text
-        from ..recognizer import Face, NonFiniteOutput
-
-        probs = item.probs if item.probs is not None else []
-        json_faces, faces, bad = [], [], []
-        for i, (d, p) in enumerate(zip(item.dets, probs, strict=False)):
-            try:
-                f = Face.build(d, p, item.detector)
-            except NonFiniteOutput as e:  # one face without a label: an error row, the others go on
-                self.n_errors += 1
-                msg = safe_text(f"{item.rel}: face {i}: {e}")
-                self.last_error = msg
-                bad.append(msg)
-                print(f"ferkit predict: {msg}", file=sys.stderr)
-                if self.csv:
-                    self.csv.writerow([item.rel, i, *d.box, f"{d.score:.4f}", *[""] * (2 + len(EMOTIONS)),
-                                       item.detector or "", "", f"error: {msg}"])
-                if self.table:
-                    self._print_table_row(item.rel, i, None, None, None, None, status=f"(error: {e})")
-                continue
-            faces.append(f)
-            self.n_faces += 1
-            x, y, w, h = f.box
-            if self.csv:
-                marks = " ".join(f"{px:.1f},{py:.1f}" for px, py in f.landmarks) if f.landmarks else ""
-                self.csv.writerow([item.rel, i, x, y, w, h, f"{f.score:.4f}", f.label, f"{f.confidence:.6f}",
-                                   *[f"{float(v):.6f}" for v in f.probs], f.detector or "", marks, "ok"])
-            if args.json:  # a face in JSON has one shape everywhere: Face.as_dict() (API, serve)
-                json_faces.append({"face": i} | f.as_dict())
-            if self.table:
-                self._print_table_row(item.rel, i, f.box, f.label, f.confidence, f.probs)
-        self._json(item.rel, json_faces, "; ".join(bad) or None)
-        if args.annotate and item.bgr is not None:
-            from ..render import annotate_image
-
-            img = annotate_image(item.bgr, faces, bars=args.bars, scale=item.scale)
-            try:
-                _atomic_write_image(item.out, img)
-            except OSError as e:
-                self.n_errors += 1
-                print(f"ferkit predict: cannot write annotated {item.rel}: {e}", file=sys.stderr)
-            item.bgr = None
-
-    def flush(self):
-        if self.csv_file:
-            self.csv_file.flush()
-        sys.stdout.flush()
-
-    def close(self, ok: bool = True):
-        if self.csv_file:
-            self.csv_file.close()
-        if self.json_file:
-            self.json_file.close()
-            if ok:
-                os.replace(self.json_tmp, self.args.json)
-            else:
-                self.json_tmp.unlink(missing_ok=True)
+    @contextlib.contextmanager
+    def writes(self):
+        self.writing = True
+        try:
+            yield
+        finally:
+            self.writing = False
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
 
 
-def _classify_pending(pending: list[_Item], rec, writers: _Writers, batch_size: int) -> None:
-    ok = [it for it in pending if not it.error and it.crops is not None and len(it.crops)]
+def _classify_pending(pending: list[_Item], rec, writers: Writers, batch_size: int, sig: _Interrupts) -> None:
+    """Classify the crops of ``pending`` (items read, not yet written) in one go, then write every item."""
+    todo = [it for it in pending if not it.written]
+    ok = [it for it in todo if not it.error and it.crops is not None and len(it.crops) and it.probs is None]
     if ok:
         probs = rec.predict_arrays(np.concatenate([it.crops for it in ok]), batch_size)
         k = 0
         for it in ok:
             n = len(it.crops)
             it.probs, k = probs[k:k + n], k + n
-    for it in pending:
-        it.crops = None
-        writers.emit(it, rec)
-    writers.flush()
+    with sig.writes():
+        for it in todo:
+            it.crops = None
+            writers.emit(it, rec)
+            it.written = True
+        writers.flush()
+
+
+def _no_images(args, problems) -> int:
+    """Nothing to read: each problem on stderr and (as for any input) an error row in --csv and --json."""
+    from ..outputs import check_outputs, safe_text
+
+    json_file = args.json if args.json not in (None, STDOUT) else None
+    check_outputs({"--csv": args.csv, "--json": json_file}, [])
+    writers = Writers(args)
+    ok = False
+    try:
+        for item, why in problems:
+            writers.error(item, f"{item}: {why}")
+        ok = True
+    finally:
+        writers.close(keep=ok)
+    for name, path in (("rows", args.csv), ("JSON lines", json_file)):
+        if path:
+            print(f"ferkit predict: {name} written to {safe_text(path)}", file=sys.stderr)
+    print("ferkit predict: error: no images to process", file=sys.stderr)
+    return 2
 
 
 def cmd_predict(args) -> int:
     from ..images import list_images
-    from ..outputs import OutputError, check_outputs, output_paths, safe_text, same_file
+    from ..outputs import OutputError, check_outputs, output_paths, same_file
     from ..recognizer import Recognizer
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, not {args.batch_size}")
     files, problems = list_images(args.paths)
     if not files:
-        for item, why in problems:
-            print(f"ferkit predict: {safe_text(item)}: {why}", file=sys.stderr)
-        print("ferkit predict: error: no images to process", file=sys.stderr)
-        return 2
+        return _no_images(args, problems)
     # outputs never touch inputs (ferkit.outputs): checked before anything is written
     outs = output_paths(args.annotate, files, args.paths) if args.annotate else [None] * len(files)
     json_file = args.json if args.json not in (None, STDOUT) else None
@@ -313,9 +230,6 @@ def cmd_predict(args) -> int:
     names = _display_names(files, args.paths)
     workers = args.workers or min(8, os.cpu_count() or 2)
     window = max(2 * workers, 2 * args.batch_size)  # files in flight: bounds memory
-    writers = _Writers(args)
-    for item, why in problems:  # inputs that matched nothing: a row each, so --csv/--json stay complete
-        writers.error(item, f"{item}: {why}")
     bar = None
     if progress_enabled(args) and len(files) > 1:
         from tqdm import tqdm
@@ -323,41 +237,64 @@ def cmd_predict(args) -> int:
         bar = tqdm(total=len(files), unit="img", file=sys.stderr, dynamic_ncols=True)
     t0 = time.perf_counter()
     ex = ThreadPoolExecutor(max_workers=workers)
-    finished = False
-    try:
-        inflight: deque = deque()
-        todo = iter(zip(files, names, outs, strict=True))
-        pending: list[_Item] = []
-        pending_crops = 0
-        done = False
-        while not done or inflight:
-            while not done and len(inflight) < window:
-                nxt = next(todo, None)
-                if nxt is None:
-                    done = True
-                    break
-                inflight.append(ex.submit(_load, _Item(*nxt), rec, args.crop, bool(args.annotate)))
-            if not inflight:
-                break
-            it = inflight.popleft().result()
-            pending.append(it)
-            pending_crops += 0 if it.crops is None else len(it.crops)
+    sig = _Interrupts()
+    inflight: deque = deque()
+    pending: list[_Item] = []
+    keep = interrupted = False
+    writers = None
+    with sig.installed():
+        try:
+            writers = Writers(args)
+            with sig.writes():
+                for item, why in problems:  # inputs that matched nothing: a row each, so --csv/--json stay complete
+                    writers.error(item, f"{item}: {why}")
+            try:
+                todo = iter(zip(files, names, outs, strict=True))
+                pending_crops = 0
+                done = False
+                while not done or inflight:
+                    while not done and len(inflight) < window:
+                        nxt = next(todo, None)
+                        if nxt is None:
+                            done = True
+                            break
+                        inflight.append(ex.submit(_load, _Item(*nxt), rec, args.crop, bool(args.annotate)))
+                    if not inflight:
+                        break
+                    it = inflight[0].result()
+                    inflight.popleft()
+                    pending.append(it)
+                    pending_crops += 0 if it.crops is None else len(it.crops)
+                    if bar is not None:
+                        bar.update()
+                    if pending_crops >= args.batch_size or len(pending) >= window:
+                        _classify_pending(pending, rec, writers, args.batch_size, sig)
+                        pending, pending_crops = [], 0
+                _classify_pending(pending, rec, writers, args.batch_size, sig)
+            except KeyboardInterrupt:
+                interrupted = True
+                _finish_read(pending, inflight, rec, writers, args.batch_size, sig)
+            keep = True
+        except KeyboardInterrupt:  # before the first file, or a second Ctrl-C while finishing: keep what is done
+            interrupted = keep = writers is not None
+            if writers is None:
+                raise
+        finally:
+            ex.shutdown(wait=False, cancel_futures=True)
             if bar is not None:
-                bar.update()
-            if pending_crops >= args.batch_size or len(pending) >= window:
-                _classify_pending(pending, rec, writers, args.batch_size)
-                pending, pending_crops = [], 0
-        _classify_pending(pending, rec, writers, args.batch_size)
-        finished = True
-    finally:
-        ex.shutdown(wait=False, cancel_futures=True)
-        if bar is not None:
-            bar.close()
-        writers.close(ok=finished)
+                bar.close()
+            if writers is not None:
+                writers.close(keep=keep)
     dt = time.perf_counter() - t0
     print(f"ferkit predict: {writers.n_images} image(s), {writers.n_faces} face(s), "
           f"{writers.n_noface} without a face, {writers.n_errors} error(s) in {dt:.1f}s "
           f"[model {rec.model_path.name}, detector {rec.detector.name}]", file=sys.stderr)
+    if interrupted:
+        kept = writers.kept()
+        print(f"ferkit predict: interrupted: {writers.n_done} of {len(files)} image(s) done"
+              + (f", kept in every output ({kept})" if kept else "")
+              + f"; {len(files) - writers.n_done} not processed", file=sys.stderr)
+        return 130
     if args.csv:
         print(f"ferkit predict: rows written to {args.csv}", file=sys.stderr)
     if json_file:
@@ -365,3 +302,15 @@ def cmd_predict(args) -> int:
     if args.annotate:
         print(f"ferkit predict: annotated images in {args.annotate}", file=sys.stderr)
     return 1 if writers.n_errors or problems else 0
+
+
+def _finish_read(pending: list[_Item], inflight: deque, rec, writers: Writers, batch_size: int,
+                 sig: _Interrupts) -> None:
+    """After a Ctrl-C: the files already read (pending, and those in flight whose reading is done) are
+    classified and written, so that no finished work is lost; nothing new is read."""
+    ready = pending + [f.result() for f in inflight if f.done() and not f.cancelled()]
+    left = sum(not it.written for it in ready)
+    if left:
+        print(f"\nferkit predict: interrupted: writing the {left} image(s) already read (Ctrl-C again to stop "
+              "now)", file=sys.stderr)
+    _classify_pending(ready, rec, writers, batch_size, sig)
