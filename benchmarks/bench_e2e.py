@@ -135,7 +135,7 @@ def run(args) -> dict:
                 owner[n][align].append(i)
         if (i + 1) % 100 == 0:
             print(f"  {i + 1}/{len(files)} photos, {time.perf_counter() - t_start:.0f}s", file=sys.stderr)
-    rows = []
+    rows, preds = [], {}
     for n, rec in recs.items():
         res = {}
         marks = any(len(b) and not np.isnan(b[:, 5:]).all() for b in cache[n]["boxes"] if b is not None)
@@ -148,12 +148,14 @@ def run(args) -> dict:
                 probs = rec.predict_arrays(np.stack(crops[n][align]), 64)
                 pred[np.array(owner[n][align])] = probs.argmax(1)
             res[align] = scores(y, pred)
+            if align:
+                preds[n] = pred  # the shipped setting's label of each photo's largest face (-1: none found)
         t = [v for v in ms[n] if v == v]
         found = len(owner[n][True])
         rows.append((n, found, res, statistics.mean(t), statistics.median(t), rec.crop))
     if args.cache:
         save_cache(args.cache, files, y, cache, recs)
-    return {"rows": rows, "n": len(files), "bad": bad, "y": y}
+    return {"rows": rows, "n": len(files), "bad": bad, "y": y, "pred": preds}
 
 
 def crop_one(gray: np.ndarray, det, spec) -> np.ndarray:

@@ -7,7 +7,8 @@
         --out-dir runs/ferplus/bank
     python scripts/ferplus_dev.py bank-onnx default fast --dev runs/ferplus/dev.npz --out-dir runs/ferplus/bank
     python scripts/ferplus_dev.py table --dev runs/ferplus/dev.npz --bank runs/ferplus/bank \
-        --candidate shipped-default=default --candidate v2=m0+m1+m2 ... [--json results/ferplus-dev.json]
+        --candidate shipped-default=onnx-default --candidate v2=m0+m1+m2 ... [--json results/ferplus-dev.json]
+    python scripts/ferplus_dev.py search d0 d1 d2 d0-a50 ... --baseline onnx-default --size 3 --dev ... --bank ...
 
 ``prepare`` stores PublicTest (pixels, FER2013 label, FER+ votes) and, for every photo of the photo folder, the
 48x48 crop of its largest face as ``ferkit predict`` makes it (CenterFace, shipped crop settings, aligned), so
@@ -219,6 +220,34 @@ def cmd_table(a) -> int:
     return 0
 
 
+def cmd_search(a) -> int:
+    """Every ensemble of --size banks (uniform average), screened like the rule's gates on the cached crops."""
+    import itertools
+
+    dev = np.load(a.dev)
+    banks = {m: np.load(Path(a.bank) / f"{m}.npz") for m in a.banks + [a.baseline]}
+    ref = scores(banks[a.baseline]["pub"], banks[a.baseline]["photo"], dev)
+    rows = {}
+    for combo in itertools.combinations(a.banks, a.size):
+        pub = np.mean([banks[m]["pub"] for m in combo], 0)
+        photo = np.mean([banks[m]["photo"] for m in combo], 0)
+        r = scores(pub, photo, dev)
+        r["screen"] = bool(r["photos"] >= ref["photos"] and all(
+            r["photo_recall"][e] >= ref["photo_recall"][e] - 0.05 for e in r["photo_recall"] if e != "neutral"))
+        rows["+".join(combo)] = {"members": list(combo), **r}
+    order = sorted(rows, key=lambda k: -rows[k]["ferplus_public"])
+    print(f"baseline {a.baseline}: FER+ {ref['ferplus_public']:.2%}, photos {ref['photos']:.2%}")
+    for k in order[:a.top]:
+        r = rows[k]
+        print(f"{k:40s} FER+ {r['ferplus_public']:.2%}  FER2013 {r['fer2013_public']:.2%}  photos {r['photos']:.2%}  "
+              + " ".join(f"{e} {v:.1%}" for e, v in r["photo_recall"].items()) + ("  screen ok" if r["screen"] else ""))
+    if a.json:
+        old = json.loads(Path(a.json).read_text()) if Path(a.json).exists() else {}
+        old.update({f"search:{k}": v for k, v in rows.items()})
+        Path(a.json).write_text(json.dumps(old, indent=1) + "\n")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -254,6 +283,15 @@ def main() -> int:
     p.add_argument("--candidate", action="append", required=True, help="NAME=bank1+bank2+...")
     p.add_argument("--json")
     p.set_defaults(func=cmd_table)
+    p = sub.add_parser("search")
+    p.add_argument("banks", nargs="+")
+    p.add_argument("--dev", required=True)
+    p.add_argument("--bank", required=True)
+    p.add_argument("--baseline", required=True, help="bank of the model a pick would replace")
+    p.add_argument("--size", type=int, default=3)
+    p.add_argument("--top", type=int, default=15)
+    p.add_argument("--json")
+    p.set_defaults(func=cmd_search)
     a = ap.parse_args()
     return a.func(a)
 
