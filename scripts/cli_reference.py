@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -38,8 +37,9 @@ in [MODEL_CARD.md](../MODEL_CARD.md) (or `ferkit models`); speed and detector fi
 - `--model`: in `predict`, `video`, `webcam`, `evaluate` and `serve` a *shipped model* (`default`, `fast`; see
   `ferkit models`) or a `.onnx` file; in `train` an *architecture* (`fernet_m`, `seed`, ...; also in
   `ferkit models`).
-- `-q/--quiet`: nothing on stdout but JSON asked for with `--json`. `--no-progress`: no progress bar
-  (bars are drawn only when stderr is a terminal anyway).
+- `-q/--quiet` ({quiet}): nothing on stdout but JSON asked for with `--json`. `--no-progress`: no progress
+  bar (bars are drawn only when stderr is a terminal anyway).
+- Defaults: every option's help ends with `(default: X)` when it has one (the last column below).
 - `--max-side`, `--min-face`: detection scale and smallest face, in pixels, with the same meaning in `predict`,
   `video` and `webcam`; video and webcam default to smaller numbers of pixels analysed (`--max-side 320`,
   `--min-face 80`) to keep up with the frame rate, `predict` to photo-friendly ones (640, 24).
@@ -47,22 +47,16 @@ in [MODEL_CARD.md](../MODEL_CARD.md) (or `ferkit models`); speed and detector fi
 """
 
 
-STATED = re.compile(r"\s*\(default:? ([^()]*(?:\([^()]*\)[^()]*)*)\)")
-
-
 def _fmt_default(action: argparse.Action) -> str:
-    shown = getattr(action, "shown_default", None)
-    if callable(shown):
-        shown = shown()
+    """The default column: what --help shows (ferkit.commands.options.shown_default), or off for a flag."""
+    from ferkit.commands.options import shown_default
+
+    shown = shown_default(action)
     if shown is not None:
         return f"`{shown}`"
-    if action.default is None or action.default is argparse.SUPPRESS or not action.option_strings:
-        return ""
     if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
         return "off"
-    if isinstance(action.default, list):
-        return f"`{' '.join(map(str, action.default))}`"
-    return f"`{action.default}`"
+    return ""
 
 
 def _cell(s: str) -> str:
@@ -85,9 +79,6 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
                 name += " ..."
         help_text = (a.help or "") % {"default": a.default} if a.help and "%(" in a.help else (a.help or "")
         default = _fmt_default(a)
-        stated = STATED.search(help_text)
-        if stated and not default:  # "(default: all cores)" written in the help: moved to its column
-            default, help_text = stated.group(1), STATED.sub("", help_text).strip()
         if not default:
             default = "required" if a.required else "not set"
         rows.append(f"| `{_cell(name)}` | {_cell(help_text)} | {_cell(default)} |")
@@ -100,7 +91,9 @@ def render() -> str:
     from ferkit.commands.options import subparsers_of
 
     parser = build_parser()
-    parts = [HEADER]
+    quiet = [f"`{prog.removeprefix('ferkit ')}`" for prog, p in subparsers_of(parser)
+             if any("-q" in a.option_strings for a in p._actions)]
+    parts = [HEADER.replace("{quiet}", ", ".join(quiet))]
     for prog, p in subparsers_of(parser):
         if prog == parser.prog:
             continue

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .options import STDOUT, add_json, write_json
+from .options import STDOUT, add_json, add_quiet, write_json
 
 
 def add_parser(sub):
@@ -26,6 +26,7 @@ def add_parser(sub):
                    help="comma list of splits; auto: every split of the dataset but none that is part of another "
                         "(train + public + private for FER2013, else train + test)")
     add_json(a, "the audit")
+    add_quiet(a, "report")
     a.add_argument("--skip-unknown", action="store_true", help="ignore folders that are not emotion names")
     a.set_defaults(func=cmd_data_audit)
 
@@ -58,7 +59,7 @@ def cmd_data_audit(args) -> int:
     # auto: no split that is part of another (public and private are parts of test)
     names = disjoint_splits(args.path) if args.splits == "auto" else args.splits.split(",")
     rep = audit({s: load_split(args.path, s, skip_unknown=args.skip_unknown) for s in names})
-    if args.json != STDOUT:
+    if args.json != STDOUT and not args.quiet:
         print(format_audit(rep))
     if args.json:
         write_json(rep, args.json)  # atomic for a file

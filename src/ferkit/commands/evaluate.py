@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .options import STDOUT, TTA_CHOICES, add_json, add_quiet, need_torch, say_model, write_json
+from .options import STDOUT, TTA_CHOICES, add_json, add_quiet, describe_default, need_torch, say_model, write_json
 
 
 def add_parser(sub):
@@ -29,23 +29,24 @@ def add_parser(sub):
                         "FER2013's PrivateTest_ prefix, else test (the whole test/ folder)")
     p.add_argument("--tta", default="none", choices=TTA_CHOICES,
                    help="test-time views averaged (checkpoints only; an ONNX model has its own in the graph)")
-    p.add_argument("--out", metavar="DIR",
-                   help="report folder (default: eval-<split>-<tta>/ next to a checkpoint, "
-                        "runs/eval-<model>-<split>/ for an ONNX model)")
+    describe_default(p.add_argument("--out", metavar="DIR", help="report folder"),
+                     "eval-<checkpoint>-<split>-<tta>/ next to a checkpoint, runs/eval-<model>-<split>/ for an ONNX "
+                     "model")
     p.add_argument("--batch-size", type=int, default=512, help="images per inference call")
     p.add_argument("--amp", action="store_true", help="bf16 autocast (checkpoints only)")
     p.add_argument("--device", default="cpu", help="cpu | cuda (checkpoints only)")
     p.add_argument("--no-ema", action="store_true",
                    help="use the raw weights, not the EMA weights (checkpoints only)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="onnxruntime threads, ONNX models only (default: all cores)")
+    describe_default(p.add_argument("--threads", type=int, default=None, help="onnxruntime threads, ONNX models only"),
+                     "all cores")
     p.add_argument("--skip-unknown", action="store_true", help="ignore folders that are not emotion names")
     p.add_argument("--votes", metavar="FILE",
                    help="FER+ crowd votes for the images: ferplus_votes.csv (folders) or FER+'s fer2013new.csv "
                         "(fer2013.csv). Adds the FER+ majority protocol (7 classes), the vote cross-entropy, "
-                        "calibration and the human reference to the report, and confusion-ferplus.png. Default: "
-                        "$FERKIT_FERPLUS, else a file found beside the dataset (../ferplus/ for ../shared/fer2013); "
-                        "'none' leaves them out")
+                        "calibration and the human reference to the report, and confusion-ferplus.png; 'none' "
+                        "leaves them out")
+    describe_default(p._actions[-1], "$FERKIT_FERPLUS, else a file found beside the dataset (../ferplus/ for "
+                                     "../shared/fer2013)")
     add_json(p, "the report")
     add_quiet(p, "report; the line saying which images were scored goes to stderr")
     p.set_defaults(func=cmd_evaluate)

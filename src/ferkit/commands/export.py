@@ -7,7 +7,7 @@ import json
 import sys
 
 from .export_keras import add_keras_options, run_keras
-from .options import TTA_CHOICES, need_torch
+from .options import TTA_CHOICES, add_quiet, describe_default, need_torch
 
 
 def add_parser(sub):
@@ -41,17 +41,18 @@ def add_parser(sub):
     q.add_argument("--quantize", choices=["int8"],
                    help="compute in int8 (weights stored in int8 too; leave --weights at float32)")
     q.add_argument("--quant-data", help="dataset: its train split calibrates, its public split checks accuracy")
-    q.add_argument("--calib-n", type=int, default=512, help="calibration images, stratified by class (512)")
-    q.add_argument("--calib-seed", type=int, default=0,
-                   help="seed of the stratified draw of calibration images (0)")
-    q.add_argument("--quant-check-n", type=int, help="PublicTest images for the float32/int8 check (all)")
+    q.add_argument("--calib-n", type=int, default=512, help="calibration images, stratified by class")
+    q.add_argument("--calib-seed", type=int, default=0, help="seed of the stratified draw of calibration images")
+    describe_default(q.add_argument("--quant-check-n", type=int, help="PublicTest images for the float32/int8 check"),
+                     "all")
     q.add_argument("--max-drop", type=float, default=0.5,
-                   help="refuse when int8 loses more PublicTest accuracy points than this (0.5)")
+                   help="refuse when int8 loses more PublicTest accuracy points than this")
     q.add_argument("--float-first-conv", action="store_true",
                    help="keep the convolution that reads the pixels (each member's first) in float32: closer to "
                         "the float32 graph, some speed and memory spent (the shipped default uses it; MODEL_CARD.md, "
                         "benchmarks/RESULTS.md section 6)")
     add_keras_options(p)
+    add_quiet(p, "progress lines and JSON summary; errors still go to stderr")
     p.set_defaults(func=cmd_export)
 
 
@@ -83,6 +84,16 @@ def check_export_outputs(args) -> None:
 
 
 def cmd_export(args) -> int:
+    if args.quiet:  # nothing on stdout (-q): the summary and the progress lines both go there
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            return _export(args)
+    return _export(args)
+
+
+def _export(args) -> int:
     done = run_keras(args)  # a Keras file in, or --format keras out (commands/export_keras.py)
     if done is not None:
         return done

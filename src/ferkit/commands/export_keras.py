@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from .options import need_torch
+from .options import describe_default, need_torch
 
 _MINE = ("format", "labels", "input_scale")
 _NOT_OPTIONS = ("help", "checkpoints", "out", "func")
@@ -28,20 +28,21 @@ def add_keras_options(p) -> None:
     # argparse runs a string default through the option's type, as it does for a given value
     onnx_defaults = {a.dest: a.type(a.default) if isinstance(a.default, str) and a.type else a.default
                      for a in p._actions if a.dest not in _NOT_OPTIONS}
-    p.add_argument("--format", choices=["onnx", "keras"], default=None,
-                   help="onnx (default), or keras: a 'seed' checkpoint as the Keras notebook's two files, --out "
-                        "NAME.h5 and NAME.json beside it (load_model(NAME.h5), or model_from_json + load_weights; "
-                        "input gray 48x48 / 255). Default: keras when --out ends in .h5")
+    describe_default(p.add_argument(
+        "--format", choices=["onnx", "keras"], default=None,
+        help="onnx, or keras: a 'seed' checkpoint as the Keras notebook's two files, --out NAME.h5 and NAME.json "
+             "beside it (load_model(NAME.h5), or model_from_json + load_weights; input gray 48x48 / 255)"),
+        "onnx; keras when --out ends in .h5")
     k = p.add_argument_group("a Keras model as CHECKPOINT (emotiondetector.h5, .keras, or the .json beside its "
                              ".h5): converted to ONNX without torch or TensorFlow")
     k.add_argument("--labels", metavar="ORDER",
                    help="the model's class order: 'sorted' (the notebook's folder order angry..surprise), "
-                        "'fer2013' (fer2013.csv's 0..6), or 7 comma-separated names. Default: the order stored "
-                        "in the file, else 'sorted' (the output says which)")
+                        "'fer2013' (fer2013.csv's 0..6), or 7 comma-separated names")
+    describe_default(k._group_actions[-1], "the order stored in the file, else 'sorted' (the output says which)")
     k.add_argument("--input-scale", metavar="RANGE",
                    help="what the model was trained on: 0..1 (x / 255, the notebook's), 0..255 (raw), -1..1, or "
-                        "a factor such as 1/127.5. Default: 0..1, or 0..255 when the model starts with its own "
-                        "Rescaling layer")
+                        "a factor such as 1/127.5")
+    describe_default(k._group_actions[-1], "0..1; 0..255 when the model starts with its own Rescaling layer")
     p.set_defaults(onnx_defaults=onnx_defaults)
 
 

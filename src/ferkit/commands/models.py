@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from .options import add_json, write_json
+from .options import add_json, add_quiet, write_json
 
 
 def add_parser(sub) -> None:
@@ -16,6 +16,7 @@ def add_parser(sub) -> None:
                     "model card's (MODEL_CARD.md, FER2013 PrivateTest). Architectures: the networks "
                     "`ferkit train --model NAME` builds (listed when torch is installed).")
     add_json(p, "both lists")
+    add_quiet(p, "lists")
     p.set_defaults(func=cmd_models)
 
 
@@ -34,6 +35,8 @@ def architectures() -> list[dict] | None:
 
 
 def cmd_models(args) -> int:
+    if args.quiet and not args.json:  # the lists are all it prints
+        return 0
     from ..weights import shipped_info
 
     shipped = shipped_info()

@@ -112,26 +112,50 @@ def write_json(obj, dest: str) -> None:
         f.write(json.dumps(obj, indent=2) + "\n")
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Every option's help ends with its default, unless the help already states it. An action may carry
-    ``shown_default`` (a value, or a callable evaluated only when help is printed) for options whose
-    argparse default is None because a config file fills them (``train``)."""
+def shown_default(action: argparse.Action) -> str | None:
+    """The default ``--help`` and docs/cli.md show for an option, as text; None when there is none to show.
+
+    One rule for every command: an action's ``shown_default`` (a value, or a callable read only when help is
+    printed: ``train``'s come from TrainConfig) when it has one, else its argparse default. Nothing for a
+    positional argument, a value of None, or an on/off flag whose absence is the default (``--crop``,
+    ``--no-bars``); ``on``/``off`` for a ``--x/--no-x`` pair; a list as its items."""
+    if not action.option_strings or action.help is argparse.SUPPRESS \
+            or isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+        return None
+    shown = getattr(action, "shown_default", None)
+    if callable(shown):
+        shown = shown()
+    if shown is None:
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._CountAction)):
+            return None  # the flag's absence is its default
+        shown = action.default
+    if shown is None or shown is argparse.SUPPRESS:
+        return None
+    if isinstance(action, argparse.BooleanOptionalAction) or isinstance(shown, bool):
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            return None
+        return "on" if shown else "off"
+    if isinstance(shown, (list, tuple)):
+        return " ".join(map(str, shown))
+    return str(shown)
+
+
+def describe_default(action: argparse.Action, shown) -> argparse.Action:
+    """Give an option whose argparse default is None the default its help should show (``"all cores"``)."""
+    action.shown_default = shown
+    return action
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with ``(default: X)`` (:func:`shown_default`), spelled that way in every command
+    (help texts never state their default themselves: a test reads every command's help)."""
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if action.help is argparse.SUPPRESS or "%(default)" in text or "(default" in text:
+        shown = shown_default(action)
+        if shown is None:
             return text
-        shown = getattr(action, "shown_default", None)
-        if callable(shown):
-            shown = shown()
-        if shown is not None:
-            return f"{text} (default: {str(shown).replace('%', '%%')})"
-        if not action.option_strings or action.default in (None, False, argparse.SUPPRESS) \
-                or isinstance(action, argparse._VersionAction):
-            return text
-        if action.default is True and action.const is False:  # store_false: the flag's absence is the default
-            return text
-        return text + " (default: %(default)s)"
+        return f"{text} (default: {shown.replace('%', '%%')})" if text else f"(default: {shown.replace('%', '%%')})"
 
 
 def subparsers_of(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.ArgumentParser]]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .options import STDOUT, add_json, add_progress, add_quiet, progress_enabled, say_model
+from .options import STDOUT, add_json, add_progress, add_quiet, describe_default, progress_enabled, say_model
 from .predict_out import CSV_COLUMNS, JSON_SCHEMA, Writers
 
 __all__ = ["CSV_COLUMNS", "JSON_SCHEMA", "add_parser", "cmd_predict"]
@@ -40,30 +40,32 @@ def add_parser(sub):
                     "a face get an empty faces list (a 'no face' row); unreadable files are reported and skipped.")
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="image files, folders (searched recursively) or globs")
-    p.add_argument("--model", default=None,
-                   help="'default', 'fast', a path to a ferkit .onnx, or a Keras model (emotiondetector.h5, "
-                        ".keras, .json; converted once, cached) (default: default)")
+    describe_default(p.add_argument(
+        "--model", default=None, help="'default', 'fast', a path to a ferkit .onnx, or a Keras model "
+                                      "(emotiondetector.h5, .keras, .json; converted once, cached)"), "'default'")
     p.add_argument("--detector", default="auto",
-                   help="auto | centerface | dlib | haar | full (default auto: centerface, shipped)")
+                   help="auto | centerface | dlib | haar | full; auto = centerface, shipped")
     p.add_argument("--crop", action="store_true",
                    help="inputs are face crops already: no detection (images <= 96 px are taken as crops anyway)")
-    p.add_argument("--min-face", type=int, default=24, help="smallest face side in pixels (default 24)")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="detector score threshold in the detector's units (default: the detector's own)")
+    p.add_argument("--min-face", type=int, default=24, help="smallest face side in pixels")
+    describe_default(p.add_argument("--threshold", type=float, default=None,
+                                    help="detector score threshold in the detector's units"), "the detector's own")
     p.add_argument("--max-faces", type=int, default=None, help="keep at most N faces per image (best first)")
     p.add_argument("--max-side", type=int, default=640,
-                   help="images are scaled so the longer side is at most this for detection (default 640; "
-                        "0 = never); boxes are always reported in original pixels")
+                   help="images are scaled so the longer side is at most this for detection (0 = never); boxes "
+                        "are always reported in original pixels")
     add_json(p, "one object per image, one per line,")
     add_quiet(p)
-    p.add_argument("--csv", metavar="FILE", help="write one row per face to FILE (flushed as it goes)")
+    p.add_argument("--csv", metavar="FILE",
+                   help="write one row per face to FILE (flushed as it goes beside FILE, which is replaced when the "
+                        "run ends, also on Ctrl-C)")
     p.add_argument("--out", "--annotate", dest="annotate", metavar="DIR",
                    help="write annotated copies of the images into DIR (--annotate is the same option)")
     p.add_argument("--no-bars", dest="bars", action="store_false", help="annotate without probability bars")
-    p.add_argument("--batch-size", type=int, default=64, help="face crops per inference call (default 64)")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="decoding/detection threads (default: cores, max 8)")
+    p.add_argument("--batch-size", type=int, default=64, help="face crops per inference call")
+    describe_default(p.add_argument("--threads", type=int, default=None, help="onnxruntime threads"), "all cores")
+    describe_default(p.add_argument("--workers", type=int, default=None, help="decoding/detection threads"),
+                     "cores, at most 8")
     add_progress(p)
     p.set_defaults(func=cmd_predict)
 

@@ -7,6 +7,8 @@ import os
 import socket
 import sys
 
+from .options import describe_default
+
 
 def add_parser(sub):
     p = sub.add_parser(
@@ -14,30 +16,29 @@ def add_parser(sub):
         description="Serve POST /v1/emotions, POST /v1/emotions/batch, GET /healthz, GET /v1/model, the API docs "
                     "at /docs and a page at / that shows the emotions of the faces in the browser's camera. "
                     "Binds 127.0.0.1 unless --host says otherwise. Needs pip install 'ferkit[serve]'.")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--workers", type=int, default=1, help="server processes, each with its own model (default 1)")
-    p.add_argument("--model", default=None,
-                   help="'default', 'fast', a path to a ferkit .onnx, or a Keras model (emotiondetector.h5, .keras, "
-                        ".json) (default: default)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port")
+    p.add_argument("--workers", type=int, default=1, help="server processes, each with its own model")
+    describe_default(p.add_argument(
+        "--model", default=None, help="'default', 'fast', a path to a ferkit .onnx, or a Keras model "
+                                      "(emotiondetector.h5, .keras, .json)"), "'default'")
     p.add_argument("--detector", default="auto", help="default face detector (see `ferkit predict --help`); "
                                                       "a request may name another with ?detector=")
-    p.add_argument("--min-face", type=int, default=24, help="default smallest face side in pixels (default 24)")
+    p.add_argument("--min-face", type=int, default=24, help="default smallest face side in pixels")
     p.add_argument("--max-faces", type=int, default=None, help="default cap on faces per image")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads per inference "
-                                                             "(default: cores / (workers x concurrency))")
-    p.add_argument("--concurrency", type=int, default=None,
-                   help="images analysed at once per worker (default: one per core)")
+    describe_default(p.add_argument("--threads", type=int, default=None, help="onnxruntime threads per inference"),
+                     "cores / (workers x concurrency)")
+    describe_default(p.add_argument("--concurrency", type=int, default=None,
+                                    help="images analysed at once per worker"), "one per core")
     p.add_argument("--max-queue", type=int, default=64,
                    help="requests waiting per worker, bodies still arriving included; one more gets 503 before its "
-                        "body is read (default 64)")
-    p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest image upload in MiB (default 10)")
-    p.add_argument("--max-pixels", type=int, default=50_000_000,
-                   help="largest image in pixels, width x height (default 50,000,000)")
-    p.add_argument("--max-batch", type=int, default=16, help="images per batch request (default 16)")
+                        "body is read")
+    p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest image upload in MiB")
+    p.add_argument("--max-pixels", type=int, default=50_000_000, help="largest image in pixels, width x height")
+    p.add_argument("--max-batch", type=int, default=16, help="images per batch request")
     p.add_argument("--body-timeout", type=float, default=60.0,
-                   help="seconds a client has to send a request body, with no pause over 15 s (default 60); "
-                        "a slower body gets 408")
+                   help="seconds a client has to send a request body, with no pause over 15 s; a slower body gets "
+                        "408")
     p.add_argument("--no-access-log", dest="access_log", action="store_false", help="no line per request")
     p.set_defaults(func=cmd_serve)
 

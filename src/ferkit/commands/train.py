@@ -6,7 +6,7 @@ import argparse
 import functools
 import sys
 
-from .options import TTA_CHOICES, need_torch
+from .options import TTA_CHOICES, add_quiet, need_torch
 
 
 def add_parser(sub):
@@ -19,7 +19,7 @@ def add_parser(sub):
     p.add_argument("--config", help="YAML or JSON file with TrainConfig keys (configs/default.yaml, configs/seed.yaml)")
     p.add_argument("--data", help="dataset folder (Kaggle layout) or fer2013.csv")
     p.add_argument("--model", help="model name (see `ferkit models`)")
-    p.add_argument("--name", help="run name: outputs go to <out-dir>/<name> (default <model>-s<seed>)")
+    name = p.add_argument("--name", help="run name: outputs go to <out-dir>/<name>")
     p.add_argument("--out-dir", "--out", dest="out_dir", metavar="DIR",
                    help="folder that holds the run folders (--out is the same option)")
     p.add_argument("--epochs", type=int, help="passes over the training images")
@@ -40,9 +40,9 @@ def add_parser(sub):
                    help="what the model learns: fer2013 (the dataset's labels) | ferplus (the FER+ crowd's vote "
                         "distributions; best.pt chosen on the FER+ majority) | mix:W ((1-W) x dataset label + W x "
                         "votes). Images without a vote target are left out (docs/training.md, 'FER+ votes')")
-    p.add_argument("--votes", metavar="FILE",
-                   help="FER+ votes for --labels ferplus|mix:W: ferplus_votes.csv (folders) or FER+'s "
-                        "fer2013new.csv (fer2013.csv); default $FERKIT_FERPLUS, else found beside the dataset")
+    votes = p.add_argument("--votes", metavar="FILE",
+                           help="FER+ votes for --labels ferplus|mix:W: ferplus_votes.csv (folders) or FER+'s "
+                                "fer2013new.csv (fer2013.csv)")
     p.add_argument("--soft-labels", dest="soft_labels",
                    help="teacher targets for distillation (scripts/soft_labels.py)")
     p.add_argument("--kd-alpha", dest="kd_alpha", type=float, help="weight of the teacher targets (0..1)")
@@ -87,20 +87,21 @@ def add_parser(sub):
                    help="torchrun runs: seconds to wait for another process before failing")
     p.add_argument("--resume", action="store_true",
                    help="continue runs/<name>/last.pt with its saved config; flags given change it (and are listed)")
+    add_quiet(p, "line per epoch; errors still go to stderr")
     for action in p._actions:  # defaults shown in --help are TrainConfig's, read only when help is printed
         if action.option_strings and action.default is None and action.const is not False \
                 and action.dest not in ("config", "help"):
             action.shown_default = functools.partial(_train_default, action.dest)
+    name.shown_default = "<model>-s<seed>"
+    votes.shown_default = "$FERKIT_FERPLUS, else a file found beside the dataset"
     p.set_defaults(func=cmd_train)
 
 
 @functools.lru_cache(maxsize=1)
 def _train_defaults() -> dict | None:
-    try:
-        from ..train import TrainConfig
-    except ImportError:  # no torch: `ferkit train` cannot run here anyway
-        return None
     import dataclasses
+
+    from ..train.config import TrainConfig  # no torch: the defaults show without it
 
     return {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
             for f in dataclasses.fields(TrainConfig)}
@@ -130,12 +131,16 @@ def _check_run_outputs(cfg, config_file: str | None) -> None:
                   {p: opt for p, opt in inputs.items() if p})
 
 
+def _silent(*args, **kwargs) -> None:
+    pass
+
+
 def cmd_train(args) -> int:
     need_torch("train")
     from ..train import DistributedRunError, TrainConfig, train
 
     cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
-    skip = {"config", "resume", "func", "command", "verbose", "model_args"}
+    skip = {"config", "resume", "func", "command", "verbose", "model_args", "quiet"}
     changes = {k: v for k, v in vars(args).items() if k not in skip and v is not None}
     if args.model_args:
         import yaml
@@ -150,11 +155,11 @@ def cmd_train(args) -> int:
     cfg = cfg.updated(changes)
     _check_run_outputs(cfg, args.config)
     try:
-        res = train(cfg, resume=args.resume, explicit=set(changes))
+        res = train(cfg, resume=args.resume, explicit=set(changes), log=_silent if args.quiet else print)
     except DistributedRunError as e:
         print(f"ferkit train: error: {e}", file=sys.stderr)
         return 1
-    if res["rank"] == 0:  # a torchrun run: process 0 speaks for all
+    if res["rank"] == 0 and not args.quiet:  # a torchrun run: process 0 speaks for all
         labels = " FER+ majority" if res.get("val_labels") == "ferplus-majority" else ""
         print(f"best {res['val_split']}{labels} accuracy {res['best_acc']:.4f}; {res['epochs_done']} epochs; "
               f"{res['wall_seconds']:.0f}s; checkpoints in {res['run_dir']}")

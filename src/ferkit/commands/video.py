@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .options import STDOUT, add_json, add_progress, add_quiet, progress_enabled, say_model
+from .options import STDOUT, add_json, add_progress, add_quiet, describe_default, progress_enabled, say_model
 
 # Video defaults: faces are detected on the frame scaled to DETECT_SIZE px (longer side); faces smaller
 # than MIN_FACE px in the original frame are ignored. Together they keep detection near 30 fps on 2 cores.
@@ -39,27 +39,26 @@ def _positive(s: str) -> int:
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("analysis")
     g.add_argument("--model", default="fast",
-                   help="shipped model name (fast: one network, for frame rates; default: the ensemble), .onnx path, "
+                   help="shipped model name (fast: one network, for frame rates; the ensemble is 'default'), .onnx path, "
                         "or a Keras model (emotiondetector.h5, .keras, .json)")
     g.add_argument("--detector", default="auto",
-                   help="face detector: auto, centerface, dlib, haar, full (default auto: centerface)")
+                   help="face detector: auto, centerface, dlib, haar, full; auto = centerface")
     g.add_argument("--max-faces", type=_positive, help="analyse at most N faces per frame (the largest)")
     g.add_argument("--min-face", type=_positive, default=MIN_FACE,
-                   help=f"smallest face in frame pixels, as in predict; larger than predict's 24 to keep up with "
-                        f"the frame rate (lower: smaller faces, slower) (default {MIN_FACE})")
+                   help="smallest face in frame pixels, as in predict; larger than predict's 24 to keep up with "
+                        "the frame rate (lower: smaller faces, slower)")
     g.add_argument("--max-side", "--detect-size", dest="detect_size", type=_positive, default=DETECT_SIZE, metavar="PX",
-                   help=f"detect on the frame scaled so its longer side is at most this, as in predict; smaller "
-                        f"than predict's 640 to keep up with the frame rate (--detect-size: old name) "
-                        f"(default {DETECT_SIZE})")
+                   help="detect on the frame scaled so its longer side is at most this, as in predict; smaller "
+                        "than predict's 640 to keep up with the frame rate (--detect-size: old name)")
     g.add_argument("--smooth", type=_fraction, default=0.3, metavar="ALPHA",
-                   help="EMA weight of the newest frame's probabilities; 1 = no smoothing (default 0.3)")
+                   help="EMA weight of the newest frame's probabilities; 1 = no smoothing")
     g.add_argument("--hysteresis", type=_margin, default=0.1,
-                   help="a track's label changes only when the new emotion leads by this much (default 0.1)")
+                   help="a track's label changes only when the new emotion leads by this much")
     g.add_argument("--every", type=_positive, default=1, metavar="N",
-                   help="analyse every Nth frame (default 1)")
+                   help="analyse every Nth frame")
     g.add_argument("--detect-every", type=_positive, default=1, metavar="K",
-                   help="detect faces on every Kth analysed frame, reuse the boxes in between (default 1)")
-    g.add_argument("--threads", type=_positive, help="onnxruntime threads (default: all cores)")
+                   help="detect faces on every Kth analysed frame, reuse the boxes in between")
+    describe_default(g.add_argument("--threads", type=_positive, help="onnxruntime threads"), "all cores")
     g.add_argument("--no-bars", dest="bars", action="store_false", help="no probability bars in the drawing")
 
 
@@ -91,7 +90,8 @@ def add_video_parser(sub) -> None:
     p.add_argument("--csv", help="timeline CSV: one row per face per analysed frame")
     p.add_argument("--plot", help="timeline PNG: smoothed emotions of each track over time")
     add_json(p, "the per-track summary")
-    p.add_argument("--fps", type=float, help="frame rate of a folder of frames (default 25) or override")
+    describe_default(p.add_argument("--fps", type=float, help="frame rate of a folder of frames, or an override"),
+                     "the file's own; 25 for a folder of frames")
     p.add_argument("--max-frames", type=_positive, help="stop after N frames (useful for streams)")
     add_quiet(p, "summary table")
     add_progress(p)

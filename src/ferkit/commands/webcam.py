@@ -14,6 +14,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from .options import describe_default
 from .video import _common, _engine, _tracker
 
 
@@ -23,14 +24,15 @@ def add_webcam_parser(sub) -> None:
                        description="Live emotion recognition in a window (Tk). Keys: q or Esc quit, space "
                                    "pause, s save a snapshot PNG. Without a display, record with --out.")
     p.add_argument("--camera", default="0",
-                   help="camera index (default 0), or a video file / stream URL standing in for a camera")
+                   help="camera index, or a video file / stream URL standing in for a camera")
     p.add_argument("--out", help="also record the annotated video here (works without a display)")
     p.add_argument("--csv", help="also write the timeline CSV")
     p.add_argument("--no-window", dest="window", action="store_false",
                    help="record only (needs --out or --csv)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
-    p.add_argument("--snapshot-dir", default=".", help="where the s key saves PNGs (default: current folder)")
-    p.add_argument("--scale", type=float, default=1.0, help="window zoom factor (default 1)")
+    describe_default(p.add_argument("--snapshot-dir", default=".", help="where the s key saves PNGs"),
+                     "the current folder")
+    p.add_argument("--scale", type=float, default=1.0, help="window zoom factor")
     _common(p)
     p.set_defaults(func=cmd_webcam)
 

@@ -10,11 +10,23 @@ distributed.py torchrun/DDP: backend, sampler, SyncBN, reductions, timeouts
 run.py         train(): the whole run, checkpoints, Ctrl-C/SIGTERM
 """
 
-from .config import AUGMENTS, TrainConfig
-from .distributed import DistributedRunError, pick_device
-from .loop import train_one_epoch, validate
-from .optim import EMA, class_weight_tensor, lr_at, make_optimizer
-from .run import train
+from __future__ import annotations
 
-__all__ = ["AUGMENTS", "EMA", "DistributedRunError", "TrainConfig", "class_weight_tensor", "lr_at",
-           "make_optimizer", "pick_device", "train", "train_one_epoch", "validate"]
+import importlib
+
+# public name -> submodule that defines it, loaded on first use: ``import ferkit.train`` and
+# ``from ferkit.train.config import TrainConfig`` need no torch (``ferkit train --help`` shows the defaults)
+_LAZY = {"TrainConfig": "config", "AUGMENTS": "loop", "DistributedRunError": "distributed",
+         "pick_device": "distributed", "train_one_epoch": "loop", "validate": "loop", "EMA": "optim",
+         "class_weight_tensor": "optim", "lr_at": "optim", "make_optimizer": "optim", "train": "run"}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

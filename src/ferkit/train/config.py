@@ -1,4 +1,5 @@
-"""The training configuration: one dataclass, read from YAML/JSON and overridden by flags."""
+"""The training configuration: one dataclass, read from YAML/JSON and overridden by flags. No torch: ``ferkit train
+--help`` reads its defaults on a machine without it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from ..data.augment import AugmentConfig
 
 
 @dataclass
@@ -78,6 +77,3 @@ class TrainConfig:
 
 def field_names() -> set[str]:
     return {f.name for f in dataclasses.fields(TrainConfig)}
-
-
-AUGMENTS = {"strong": AugmentConfig(), "flip": AugmentConfig.flip_only(), "none": AugmentConfig.none()}

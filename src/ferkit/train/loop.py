@@ -9,11 +9,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..data.augment import augment_batch, mixup
+from ..data.augment import AugmentConfig, augment_batch, mixup
 from ..emotions import NUM_CLASSES
-from .config import AUGMENTS, TrainConfig
+from .config import TrainConfig
 from .distributed import Dist, rank_seed
 from .optim import EMA, lr_at
+
+# --augment strong | flip | none (TrainConfig.augment)
+AUGMENTS = {"strong": AugmentConfig(), "flip": AugmentConfig.flip_only(), "none": AugmentConfig.none()}
 
 
 def steps_per_epoch(n_local: int, local_batch: int) -> int:
