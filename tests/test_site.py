@@ -140,3 +140,13 @@ def test_a_file_that_fails_to_load_is_named(site, browser, tmp_path, broken, nam
         assert named in page.inner_text("#dev-error")
         page.screenshot(path=str(ARTIFACTS / f"site-broken-{Path(named).stem}.png"))
         ctx.close()
+
+
+@needs_browser
+def test_opened_from_the_disk_the_page_says_how_to_serve_it(site, browser):
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto((site / "index.html").as_uri(), wait_until="load")
+    page.wait_for_selector("#dev-error:not([hidden])", timeout=10_000)
+    assert "python -m http.server" in page.inner_text("#dev-error")
+    ctx.close()

@@ -65,7 +65,8 @@ def write_site(out_dir: str | os.PathLike) -> dict:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / "static" / "device" / "device.js").is_file():
+    others = [p for p in out.iterdir() if not p.name.startswith(".ferkit-site-")] if out.is_dir() else []
+    if others and not (out / "static" / "device" / "device.js").is_file():  # (a killed run's temp folder: ignored)
         raise ValueError(f"{out}: a folder with other files in it; give an empty or new folder (ferkit site "
                          "replaces only a previous site)")
     models = model_files()
