@@ -27,6 +27,7 @@ from ferkit.data.audit import leaked_mask
 from ferkit.emotions import EMOTIONS
 from ferkit.metrics import classification_report, expected_calibration_error
 from ferkit.models.tta import TTA_VIEW_COUNT
+from ferkit.outputs import atomic_write_text, check_script_outputs
 from ferkit.plots import plot_confusion
 from ferkit.weights import list_shipped
 
@@ -46,6 +47,7 @@ def main() -> None:
     ap.add_argument("--cache", help="folder to keep each shipped file's outputs in (keyed by its SHA-1)")
     ap.add_argument("--votes", help="FER+ votes (ferplus_votes.csv or fer2013new.csv; default: found beside --data)")
     a = ap.parse_args()
+    check_script_outputs(ap, {"--out": a.out}, {a.data: "--data"})  # ferkit.outputs' rules
     t_start = time.time()
     fig_dir = REPO / "docs" / "model_card"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -98,7 +100,7 @@ def main() -> None:
     ens = json.loads((RESULTS / "ensemble-selection.json").read_text()) if (
         RESULTS / "ensemble-selection.json").exists() else None
     tts = json.loads((RESULTS / "tta-search.json").read_text()) if (RESULTS / "tta-search.json").exists() else None
-    (RESULTS / "model-card-measurements.json").write_text(json.dumps(
+    atomic_write_text(RESULTS / "model-card-measurements.json", json.dumps(
         {k: {kk: vv for kk, vv in v.items() if kk != "report"} | {"report": v["report"]}
          for k, v in measured.items()}, indent=1, default=str))
     from model_headline import write_headline  # headline numbers shipped for `ferkit serve` (GET /v1/model)
@@ -348,7 +350,7 @@ def main() -> None:
              + (f" and {fmt_pct(np.mean([v[1] for v in tts['sets'][tts['choice']['tta']]['single'].values()]))} "
                 f"with `{tts['choice']['tta']}` views (bf16, {len(tts['members'])} networks)" if tts else "")
              + " — short of the 74.5% aim.\n")
-    Path(a.out).write_text("\n".join(L))
+    atomic_write_text(a.out, "\n".join(L))
     print("\n".join(L[:20]))
     print(f"wrote {a.out} in {time.time() - t_start:.0f}s")
 

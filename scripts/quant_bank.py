@@ -23,6 +23,7 @@ import torch
 from ferkit.data import load_split
 from ferkit.export import export_onnx
 from ferkit.models.tta import TTA_SETS, VIEWS, warp
+from ferkit.outputs import check_script_outputs
 from ferkit.quantize import quantize_int8, stratified_sample
 from ferkit.session import session_options
 
@@ -49,9 +50,14 @@ def main() -> None:
     ap.add_argument("--calib-seed", type=int, default=0)
     a = ap.parse_args()
     out = Path(a.out)
+    names = [Path(c).parent.name for c in a.checkpoints]  # ferkit.outputs' rules: no file of the bank is an input
+    check_script_outputs(ap, {f"--out ({n})": out / n for n in ["labels.npz", *(f"{m}.npz" for m in names)]},
+                  {**{c: "CHECKPOINT" for c in a.checkpoints}, a.data: "--data"})
     out.mkdir(parents=True, exist_ok=True)
     pub, pri = load_split(a.data, "public"), load_split(a.data, "private")
-    np.savez(out / "labels.npz", public=pub.labels, private=pri.labels)
+    tmp = out / ".labels.tmp.npz"
+    np.savez(tmp, public=pub.labels, private=pri.labels)
+    tmp.replace(out / "labels.npz")
     train = load_split(a.data, "train")
     calib = train.images[stratified_sample(train.labels, a.calib_n, a.calib_seed)]
     calib_views = np.concatenate([warped(calib, v) for v in a.views])[:, 0]

@@ -61,6 +61,9 @@ def main() -> int:
     ap.add_argument("--pareto", default=str(REPO / "results/quant-pareto.json"))
     ap.add_argument("--json", required=True)
     a = ap.parse_args()
+    from ferkit.outputs import atomic_write_text, check_script_outputs
+
+    check_script_outputs(ap, {"--json": a.json}, {a.pareto: "--pareto", a.fast: "--fast", a.data: "--data"})
     choice = json.loads(Path(a.pareto).read_text())["choice"]
     models = {"default": ([str(Path(a.members) / m / "best.pt") for m in choice["members"]], choice["views"]),
               "fast": ([a.fast], "none")}
@@ -89,10 +92,7 @@ def main() -> int:
                                    "settings": rows, "pick": pick(rows)}
             print(f"{name}: float32 PublicTest {out['models'][name]['public_float32']:.4f}; the rule picks "
                   f"{out['models'][name]['pick']}", flush=True)
-    dst = Path(a.json)
-    tmp_json = dst.with_name(f".{dst.name}.tmp")
-    tmp_json.write_text(json.dumps(out, indent=1))
-    tmp_json.replace(dst)
+    atomic_write_text(a.json, json.dumps(out, indent=1))
     return 0
 
 

@@ -152,6 +152,12 @@ def main() -> None:
     ap.add_argument("--min-speed", type=float, default=50.0, help="faces/s at batch 64 (the issue's floor)")
     ap.add_argument("--json")
     a = ap.parse_args()
+    # ferkit.outputs' rules: --json never replaces --speed (read unless --measure-speed writes it) or a checkpoint
+    from ferkit.outputs import atomic_write_text, check_script_outputs
+
+    inputs = {**{c: "--measure-speed" for c in a.measure_speed or []}, a.bank: "--bank", a.data: "--data"}
+    check_script_outputs(ap, {"--json": a.json, **({"--speed": a.speed} if a.measure_speed else {})},
+                  {**inputs, **({} if a.measure_speed else {a.speed: "--speed"})})
     if a.measure_speed:
         measure_speed(a.measure_speed, a.data, Path(a.speed), a.max_members, a.seconds)
         return
@@ -168,7 +174,7 @@ def main() -> None:
         print(f"choice: {c['arithmetic']} --tta {c['views']} members {' '.join(c['members'])}: public "
               f"{c['public']:.4f}, private {c['private']:.4f}, {c['faces_per_s_b64']:,.0f} faces/s at batch 64")
     if a.json:
-        Path(a.json).write_text(json.dumps(res, indent=1))
+        atomic_write_text(a.json, json.dumps(res, indent=1))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import numpy as np
 from ferkit.checkpoint import load_checkpoint
 from ferkit.data import load_split
 from ferkit.data.softlabels import fold_of, image_keys, save_soft_labels
+from ferkit.outputs import check_script_outputs
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ensemble import probs_of  # noqa: E402  (same bf16 inference as the ensemble selection)
@@ -39,6 +40,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
+    # the output rules of `ferkit` (ferkit.outputs): the targets never replace a checkpoint or the dataset
+    check_script_outputs(ap, {"--out": a.out}, {**{c: "CHECKPOINT" for c in a.checkpoints}, a.data: "--data"})
 
     t0 = time.time()
     ds = load_split(a.data, a.split)

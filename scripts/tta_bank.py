@@ -20,6 +20,7 @@ import torch
 from ferkit.checkpoint import model_from_checkpoint
 from ferkit.data import load_split
 from ferkit.models.tta import VIEWS, warp
+from ferkit.outputs import check_script_outputs
 
 
 @torch.no_grad()
@@ -40,9 +41,14 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="folder for <member>.npz")
     a = ap.parse_args()
     out = Path(a.out)
+    names = [Path(c).parent.name for c in a.checkpoints]  # ferkit.outputs' rules: no file of the bank is an input
+    check_script_outputs(ap, {f"--out ({n})": out / n for n in ["labels.npz", *(f"{m}.npz" for m in names)]},
+                  {**{c: "CHECKPOINT" for c in a.checkpoints}, a.data: "--data"})
     out.mkdir(parents=True, exist_ok=True)
     pub, pri = load_split(a.data, "public"), load_split(a.data, "private")
-    np.savez(out / "labels.npz", public=pub.labels, private=pri.labels)
+    tmp = out / ".labels.tmp.npz"
+    np.savez(tmp, public=pub.labels, private=pri.labels)
+    tmp.replace(out / "labels.npz")
     for c in a.checkpoints:
         name = Path(c).parent.name
         dest = out / f"{name}.npz"

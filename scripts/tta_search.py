@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.models.tta import TTA_SETS, VIEWS, mirrored
+from ferkit.outputs import atomic_write_text, check_script_outputs
 
 SETS = dict(TTA_SETS)  # the modes `ferkit export --tta` offers, plus wider sets to compare against
 # the modes the rule chooses among (fixed when the rule was run: `scale` and `rot` became modes later)
@@ -65,6 +66,7 @@ def main() -> None:
     ap.add_argument("--max-members", type=int, default=7, help="7 int8 fernet_m members fit the 20 MB limit")
     ap.add_argument("--json")
     a = ap.parse_args()
+    check_script_outputs(ap, {"--json": a.json}, {a.bank: "--bank"})  # ferkit.outputs' rules
     t0 = time.time()
     bank = Path(a.bank)
     lab = np.load(bank / "labels.npz")
@@ -113,7 +115,7 @@ def main() -> None:
           f"private {path[k]['private']:.4f}")
     print(f"{time.time() - t0:.0f}s")
     if a.json:
-        Path(a.json).write_text(json.dumps(out, indent=2))
+        atomic_write_text(a.json, json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

@@ -106,3 +106,29 @@ def test_export_never_writes_over_a_checkpoint_or_under_another_name(run, tiny, 
     assert main(["export", str(victim), "--out", onnx_out, "--parity-data", onnx_out]) == 2
     assert "(--parity-data " in capsys.readouterr().err
     assert victim.read_bytes() == before and not (tmp_path / "m.onnx").exists()
+
+
+def test_the_scripts_users_run_never_write_over_their_inputs(run, tiny, tmp_path):
+    """Item 2 for the scripts docs/training.md tells users to run: each checks its outputs against its inputs
+    first (ferkit.outputs), and says which option named the input."""
+    import json
+    import subprocess
+    import sys
+
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    ckpt = tmp_path / "m" / "best.pt"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes((run / "best.pt").read_bytes())
+    speed = tmp_path / "speed.json"
+    speed.write_text(json.dumps({"m": 1.0}))
+    cases = [
+        (["soft_labels.py", str(ckpt), "--data", str(tiny), "--out", str(ckpt)], ckpt, "(CHECKPOINT "),
+        (["quant_pareto.py", "--bank", str(tmp_path), "--speed", str(speed), "--json", str(speed)], speed,
+         "(--speed "),
+    ]
+    for argv, victim, said in cases:
+        before = victim.read_bytes()
+        r = subprocess.run([sys.executable, str(scripts / argv[0]), *argv[1:]], capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 2 and f"is an input of this run {said}" in r.stderr, (argv[0], r.stderr)
+        assert victim.read_bytes() == before

@@ -82,6 +82,16 @@ def check_outputs(outputs: Mapping[str, PathLike | None],
         seen[k] = opt
 
 
+def check_script_outputs(parser, outputs: Mapping[str, PathLike | None],
+                         inputs: Iterable[PathLike] | Mapping[PathLike, str | None]) -> None:
+    """:func:`check_outputs` for a script of ``scripts/``: a broken rule ends it through ``parser.error`` (the
+    usage line and the message, exit status 2), before anything is read or written."""
+    try:
+        check_outputs(outputs, inputs)
+    except OutputError as e:
+        parser.error(str(e))
+
+
 def _clean(part: str) -> str:
     part = safe_text(part).replace("/", "_").replace("\\", "_").replace("\x00", "_")
     return part if part not in ("", ".", "..") else "_"
