@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except BrokenPipeError:
         return _broken_pipe()
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # commands that keep partial outputs (predict, video, train) say so themselves
+        print(f"ferkit {args.command}: interrupted", file=sys.stderr)
         return 130
     except (FileNotFoundError, ValueError) as e:
         print(f"ferkit {args.command}: error: {e}", file=sys.stderr)
