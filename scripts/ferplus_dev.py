@@ -202,7 +202,7 @@ def cmd_table(a) -> int:
     dev = np.load(a.dev)
     rows = {}
     for spec in a.candidate:
-        name, members = spec.split("=", 1)
+        name, members = spec.rsplit("=", 1)
         banks = [np.load(Path(a.bank) / f"{m}.npz") for m in members.split("+")]
         pub = np.mean([b["pub"] for b in banks], 0)
         photo = np.mean([b["photo"] for b in banks], 0)

@@ -127,6 +127,8 @@ def _labels_of(ckpt: dict) -> str:
         except (OSError, ValueError, KeyError):
             pass
         kind = "FER+ votes" if "FER+" in source else "teacher targets"
+        if alpha >= 1:
+            return "ferplus (FER+ votes)" if kind == "FER+ votes" else f"fer2013 ({kind} only)"
         return f"mix:{alpha:g} (FER2013 labels x {1 - alpha:g} + {kind} x {alpha:g})"
     return labels
 

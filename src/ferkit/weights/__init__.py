@@ -14,12 +14,12 @@ DEFAULT_MODEL = "ferkit-default.onnx"
 MODELS = {
     "default": DEFAULT_MODEL,  # the accurate ensemble (TTA inside the graph)
     "fast": "ferkit-fast.onnx",  # one network, no TTA: for high frame rates
-    "fer2013": "ferkit-fer2013.onnx",  # the ensemble trained on FER2013's own labels only (comparisons on FER2013)
+    "ferplus": "ferkit-ferplus.onnx",  # opt-in: trained on the FER+ crowd votes (the label a person would give)
 }
 
 
 def model_path(name: str = "default") -> Path:
-    """Path of a shipped ONNX model by name ('default', 'fast', 'fer2013') or file name."""
+    """Path of a shipped ONNX model by name ('default', 'fast', 'ferplus') or file name."""
     fname = MODELS.get(name, name)
     p = _HERE / fname
     if not p.is_file():
