@@ -20,7 +20,7 @@ def add_parser(sub):
     p.add_argument("--port", type=int, default=8000, help="port")
     p.add_argument("--workers", type=int, default=1, help="server processes, each with its own model")
     describe_default(p.add_argument(
-        "--model", default=None, help="'default', 'fast', a path to a ferkit .onnx, or a Keras model "
+        "--model", default=None, help="'default', 'fast', 'ferplus', a path to a ferkit .onnx, or a Keras model "
                                       "(emotiondetector.h5, .keras, .json)"), "'default'")
     p.add_argument("--detector", default="auto", help="default face detector (see `ferkit predict --help`); "
                                                       "a request may name another with ?detector=")
