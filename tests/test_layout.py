@@ -13,7 +13,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PKG = SRC / "ferkit"
 # the runtime: onnxruntime only (README, "Layout"); the doors (cli, commands, serve) sit above it
 RUNTIME = ("ferkit.faces", "ferkit.images", "ferkit.recognizer", "ferkit.render", "ferkit.video", "ferkit.session",
-           "ferkit.emotions", "ferkit.weights", "ferkit.outputs")
+           "ferkit.emotions", "ferkit.weights", "ferkit.outputs",
+           "ferkit.ray")  # ferkit.ray: Ray Data around the runtime (issue 25), below the doors all the same
 DOORS = ("ferkit.cli", "ferkit.commands", "ferkit.serve")
 
 

@@ -26,6 +26,8 @@ import numpy as np
 
 from .options import STDOUT, add_json, add_progress, add_quiet, describe_default, progress_enabled, say_model
 from .predict_out import CSV_COLUMNS, JSON_SCHEMA, Writers
+from .predict_parquet import add_parquet, open_writers
+from .predict_ray import add_ray_options
 
 __all__ = ["CSV_COLUMNS", "JSON_SCHEMA", "add_parser", "cmd_predict"]
 
@@ -67,6 +69,8 @@ def add_parser(sub):
     describe_default(p.add_argument("--workers", type=int, default=None, help="decoding/detection threads"),
                      "cores, at most 8")
     add_progress(p)
+    add_parquet(p)
+    add_ray_options(p)  # --ray [ADDRESS], --num-workers: commands/predict_ray.py
     p.set_defaults(func=cmd_predict)
 
 
@@ -193,8 +197,8 @@ def _no_images(args, problems) -> int:
     from ..outputs import check_outputs, safe_text
 
     json_file = args.json if args.json not in (None, STDOUT) else None
-    check_outputs({"--csv": args.csv, "--json": json_file}, [])
-    writers = Writers(args)
+    check_outputs({"--csv": args.csv, "--json": json_file, "--parquet": args.parquet}, [])
+    writers = open_writers(args)
     ok = False
     try:
         for item, why in problems:
@@ -202,7 +206,7 @@ def _no_images(args, problems) -> int:
         ok = True
     finally:
         writers.close(keep=ok)
-    for name, path in (("rows", args.csv), ("JSON lines", json_file)):
+    for name, path in (("rows", args.csv), ("JSON lines", json_file), ("Parquet rows", args.parquet)):
         if path:
             print(f"ferkit predict: {name} written to {safe_text(path)}", file=sys.stderr)
     print("ferkit predict: error: no images to process", file=sys.stderr)
@@ -216,13 +220,20 @@ def cmd_predict(args) -> int:
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, not {args.batch_size}")
+    if args.ray is not None:  # the same rows, computed on a Ray cluster
+        from .predict_ray import predict_on_ray
+
+        return predict_on_ray(args)
+    if args.num_workers is not None:
+        raise ValueError("--num-workers sets the workers of a --ray run; a local run has --workers")
     files, problems = list_images(args.paths)
     if not files:
         return _no_images(args, problems)
     # outputs never touch inputs (ferkit.outputs): checked before anything is written
     outs = output_paths(args.annotate, files, args.paths) if args.annotate else [None] * len(files)
     json_file = args.json if args.json not in (None, STDOUT) else None
-    check_outputs({"--csv": args.csv, "--json": json_file, "--annotate": args.annotate}, files)
+    check_outputs({"--csv": args.csv, "--json": json_file, "--parquet": args.parquet, "--annotate": args.annotate},
+                  files)
     if args.csv and args.annotate and any(same_file(args.csv, o) for o in outs):
         raise OutputError(f"--csv {args.csv}: is also the name of an annotated copy; choose another path")
     detector = "full" if args.crop else args.detector
@@ -246,7 +257,7 @@ def cmd_predict(args) -> int:
     writers = None
     with sig.installed():
         try:
-            writers = Writers(args)
+            writers = open_writers(args)
             with sig.writes():
                 for item, why in problems:  # inputs that matched nothing: a row each, so --csv/--json stay complete
                     writers.error(item, f"{item}: {why}")
@@ -301,6 +312,8 @@ def cmd_predict(args) -> int:
         print(f"ferkit predict: rows written to {args.csv}", file=sys.stderr)
     if json_file:
         print(f"ferkit predict: JSON lines written to {json_file}", file=sys.stderr)
+    if args.parquet:
+        print(f"ferkit predict: Parquet rows written to {args.parquet}", file=sys.stderr)
     if args.annotate:
         print(f"ferkit predict: annotated images in {args.annotate}", file=sys.stderr)
     return 1 if writers.n_errors or problems else 0
