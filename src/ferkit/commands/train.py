@@ -15,7 +15,9 @@ def add_parser(sub):
                                    "shown below (ferkit.train.TrainConfig). Recipes: configs/default.yaml "
                                    "(ferkit's: fernet_m, SGD + cosine, augmentation, EMA) and configs/seed.yaml "
                                    "(the original design and recipe). Outputs: <out-dir>/<name>/ holds last.pt, "
-                                   "best.pt, metrics.csv, curves.png, config.json.")
+                                   "best.pt, metrics.csv, curves.png, config.json; a folder that holds a run is "
+                                   "continued with --resume, never started over, and no file the run writes may be "
+                                   "one of its inputs (--init, --config, ...).")
     p.add_argument("--config", help="YAML or JSON file with TrainConfig keys (configs/default.yaml, configs/seed.yaml)")
     p.add_argument("--data", help="dataset folder (Kaggle layout) or fer2013.csv")
     p.add_argument("--model", help="model name (see `ferkit models`)")
