@@ -75,7 +75,7 @@ def test_evaluate_says_which_images_it_scored_and_why(tmp_path, fer_root, capsys
     assert first.endswith("; --split test scores all 35)")
     assert json.loads((tmp_path / "rep" / "report.json").read_text())["n"] == 21
     assert main(["evaluate", "fast", "--data", str(data), "--split", "test", "-q", "--json",
-                 str(tmp_path / "r.json")]) == 0
+                 str(tmp_path / "r.json"), "--out", str(tmp_path / "rep-test")]) == 0
     out = capsys.readouterr()
     assert out.out == "" and f"scored 35 images: every image in {data / 'test'} (split test; as asked)" in out.err
     assert json.loads((tmp_path / "r.json").read_text())["scored"].startswith("scored 35 images")
