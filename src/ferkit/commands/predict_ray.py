@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .options import STDOUT, progress_enabled, say_model
+from .options import STDOUT, describe_default, progress_enabled, say_model
 from .predict_parquet import open_writers
 
 _ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
@@ -45,8 +45,9 @@ def add_ray_options(p: argparse.ArgumentParser) -> None:
                    help="run on Ray (pip install 'ferkit[ray]'): without ADDRESS on a local Ray instance started "
                         "for this run; 'auto' or HOST:PORT: an existing cluster. The same rows as a local run; "
                         "--threads counts per worker (1 unless given)")
-    p.add_argument("--num-workers", type=int, default=None,
-                   help="with --ray: worker actors, one model each (default: the cluster's CPUs / --threads)")
+    describe_default(p.add_argument("--num-workers", type=int, default=None,
+                                    help="with --ray: worker actors, one model each"),
+                     "the cluster's CPUs / --threads")
 
 
 @dataclass
