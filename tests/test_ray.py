@@ -5,6 +5,7 @@ hundred real images (FER2013 crops, web photos) and bad files; a worker killed m
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import signal
 import subprocess
@@ -16,11 +17,22 @@ import pytest
 
 from ferkit.cli import main
 
-pytest.importorskip("ray.data", reason="pip install 'ferkit[ray]'")
+if importlib.util.find_spec("ray") is None:  # found, not imported: Ray reads its settings when imported
+    pytest.skip("pip install 'ferkit[ray]'", allow_module_level=True)
 
 from ray_helpers import ASSETS, Cluster, assert_same_outputs, clean_env, make_inputs, outputs  # noqa: E402
 
 OPTS = ["-q", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def _ray_environment():
+    """Ray's variables as they were before each test (joining a cluster sets some in this process)."""
+    before = {k: v for k, v in os.environ.items() if k.startswith("RAY_")}
+    yield
+    for k in [k for k in os.environ if k.startswith("RAY_")]:
+        del os.environ[k]
+    os.environ.update(before)
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +87,16 @@ def test_bad_values_are_refused(argv, words, capsys):
 def test_options_that_do_not_apply_say_so(tmp_path, extra, words, capsys):
     assert main(["predict", str(ASSETS), *extra, "--no-progress"]) == 2
     assert words in capsys.readouterr().err
+
+
+def test_an_address_without_a_cluster_fails_at_once(capsys):
+    from ray_helpers import free_port
+
+    t0 = time.monotonic()
+    address = f"127.0.0.1:{free_port()}"
+    assert main(["predict", str(ASSETS), "--ray", address, "--no-progress"]) == 2
+    assert f"--ray {address}: no Ray cluster answers there" in capsys.readouterr().err
+    assert time.monotonic() - t0 < 30  # not Ray's own minutes of retries
 
 
 def test_parquet_never_replaces_an_input(tmp_path, capsys):

@@ -62,6 +62,18 @@ def _use_loopback() -> None:
         constants.ENABLE_RAY_CLUSTER = False
 
 
+def _check_listening(address: str, timeout: float = 5.0) -> None:
+    """Fail at once, naming the address, when nothing listens there (Ray itself retries for many minutes)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as e:
+        raise RayUnavailable(f"--ray {address}: no Ray cluster answers there ({e.strerror or e}); start one with "
+                             "`ray start --head --port PORT`, or give --ray alone for a local instance") from None
+
+
 @dataclass
 class Connection:
     address: str  # what was joined ("local instance" for a local one)
@@ -81,6 +93,8 @@ def connect(address: str | None = None, num_cpus: int | None = None, verbose: bo
         if not local and "RAY_AUTH_MODE" not in os.environ and (token.is_file() or os.environ.get("RAY_AUTH_TOKEN")):
             os.environ["RAY_AUTH_MODE"] = "token"
     require_ray()
+    if target and not local and "://" not in target:
+        _check_listening(target)
     import ray
     import ray.data  # noqa: F401 - here, once the environment is set
 
