@@ -213,12 +213,13 @@ class TestCluster:
         while p.poll() is None and time.monotonic() < deadline:
             live = cluster.workers("FerkitPredictor")
             seen |= live
-            staged = list(tmp_path.glob(".faces.csv.*.tmp"))
-            rows = sum(1 for _ in staged[0].open()) - 1 if staged else 0
-            if killed is None and rows > 0 and len(live) >= 2:
-                killed, before, done_before = min(live), set(seen), rows
-                os.kill(killed, signal.SIGKILL)  # one actor's process, mid-run
-            time.sleep(0.1)
+            if killed is None:
+                staged = list(tmp_path.glob(".faces.csv.*.tmp"))
+                rows = sum(1 for _ in staged[0].open()) - 1 if staged else 0
+                if rows > 0 and len(live) >= 2:
+                    killed, before, done_before = min(live), set(seen), rows
+                    os.kill(killed, signal.SIGKILL)  # one actor's process, mid-run
+            time.sleep(0.2 if killed is None else 0.5)
         out, err = p.communicate(timeout=60)
         assert killed is not None, f"the run ended before a worker could be killed: {err[-2000:]}"
         assert p.returncode == 1, err[-3000:]

@@ -102,6 +102,9 @@ def connect(address: str | None = None, num_cpus: int | None = None, verbose: bo
     if ray.is_initialized():
         return Connection("the Ray of this process", False, ray.cluster_resources().get("CPU", 1.0))
     logging.getLogger("ray").setLevel(quiet)
+    # "token authentication is enabled" for the instance we start: a notice, said at every run
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+        logging.INFO if verbose else logging.ERROR)
     common = {"logging_level": quiet, "log_to_driver": verbose, "configure_logging": True}
     where = "a local Ray instance" if local else f"the Ray cluster at {target or address}"
     try:
