@@ -104,26 +104,28 @@ def ferplus_section(measured: dict, results: Path) -> list[str]:
               "`ferkit predict` crops it):\n"]
         L += _dev_rows(dev)
     if dev and not sel:
-        L += ["The rule that picks the shipped files was committed before any candidate existed "
-              "(`results/ferplus-selection-rule.md`): end-to-end webphotos-dev accuracy at least the replaced "
-              "model's, each clear-expression recall (angry, happy, sad) at most 5 points below it, speed at least "
-              "the floor, then the best FER+ PublicTest. No candidate passed the screen above, so `default` and "
-              "`fast` are unchanged (the rule's step 5). By the rule's addendum, written before any PrivateTest "
-              "figure of a candidate, the vote-trained network with the best FER+ PublicTest ships as the opt-in "
-              "`ferplus` model; what it trades is in the table above (its photo accuracy and recalls).\n"]
+        L += ["The rule that picks the shipped files (`results/ferplus-selection-rule.md`) has not been applied to "
+              "exported candidates yet (`scripts/ferplus_select.py` writes `results/ferplus-selection.json`).\n"]
     if sel:
         L += ["The rule that picks the shipped files was committed before any candidate existed "
               "(`results/ferplus-selection-rule.md`): end-to-end webphotos-dev accuracy at least the replaced "
               "model's in the same run, each clear-expression recall at most 5 points below it, speed at least "
               "the floor, then the best FER+ PublicTest. Its inputs, measured side by side "
-              f"(`results/ferplus-selection.json`, {sel.get('command', '')}):\n",
+              f"(`results/ferplus-selection.json`, {sel.get('command', '')}, {sel.get('date', '')}; a first run "
+              "while the machine was loaded, `results/ferplus-selection-loaded-run.json`, measured the replaced "
+              "model at 62 faces/s and the candidate at 60):\n",
               "| slot | candidate | webphotos-dev end to end | angry / happy / sad recall | faces/s "
               "| FER+ PublicTest | passes | |", "|---|---|---:|---|---:|---:|---|---|"]
         for slot, rows in sel["slots"].items():
             for r in rows:
                 rec = " / ".join(fmt_pct(r["recall"][e]) for e in ("angry", "happy", "sad"))
-                L.append(f"| {slot} | {r['name']} | {fmt_pct(r['e2e'])} | {rec} | {r['faces_per_s']:.0f} "
+                L.append(f"| {slot} | {r['name']} | {fmt_pct(r['e2e'])} | {rec} | {r['faces_per_s']:.1f} "
                          f"| {fmt_pct(r['ferplus_public'])} | {r['passes']} | "
                          f"{'**shipped**' if r.get('shipped') else ''} |")
         L.append("")
+        L.append("A slot whose candidates all fail keeps its model (the rule's step 5); `fast` had one candidate, "
+                 "`f0-a50`, which failed the screen above. By the rule's addendum, written before any PrivateTest "
+                 "figure of a candidate, the vote-trained network with the best FER+ PublicTest also ships, as the "
+                 "opt-in `ferplus` model (never a default): what it trades is in the table above, its photo "
+                 "accuracy and recalls beside the others'.\n")
     return L

@@ -105,7 +105,7 @@ def main() -> int:
                 if e != "neutral" and v < ref["recall"][e] - RECALL_SLACK:
                     why.append(f"{e} recall {100 * (v - ref['recall'][e]):+.1f} points")
             if r["faces_per_s"] < FLOORS.get(slot, 0):
-                why.append(f"{r['faces_per_s']:.0f} faces/s under {FLOORS[slot]:.0f}")
+                why.append(f"{r['faces_per_s']:.1f} faces/s under {FLOORS[slot]:.0f}")
             r["passes"] = "yes" if not why else "no: " + "; ".join(why)
         ref["passes"] = "(the model it would replace)"
         ok = [r for r in rows[1:] if r["passes"] == "yes"]
