@@ -44,12 +44,12 @@ def test_models_json_has_shipped_and_architectures(capsys):
     assert main(["models", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     shipped = {m["name"]: m for m in doc["shipped"]}
-    assert set(shipped) == {"default", "fast"}
+    from ferkit.weights import MODELS, model_path
+
+    assert set(shipped) == set(MODELS) and {"default", "fast", "ferplus"} <= set(shipped)
     import onnxruntime as ort
 
-    from ferkit.weights import model_path
-
-    for name in ("default", "fast"):  # what the file itself says, whatever the shipped choice is
+    for name in shipped:  # what the file itself says, whatever the shipped choice is
         meta = ort.InferenceSession(str(model_path(name)), providers=["CPUExecutionProvider"]) \
             .get_modelmeta().custom_metadata_map
         assert shipped[name]["tta"] == meta.get("tta", "none")
