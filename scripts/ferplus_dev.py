@@ -34,7 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ferkit.data.readers import _atomic_save_npz as save_npz  # temp file + rename, never a half file
 from ferkit.emotions import EMOTIONS
+from ferkit.outputs import atomic_write_text, check_script_outputs
 
 # FER+ vote columns, and where each of the 7 emotions sits among them
 FERPLUS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
@@ -50,20 +52,19 @@ def read_votes(path: str) -> dict[str, tuple[np.ndarray, str]]:
 
 
 def majority(votes: np.ndarray) -> np.ndarray:
-    """FER+ majority label in ferkit's 7 classes, -1 where there is none (or it is contempt/unknown/NF)."""
-    v = np.where(votes <= 1, 0, votes)
-    tot = v.sum(1)
-    win = v.argmax(1)
-    ok = (v.max(1) * 2 > tot) & (tot > 0)
-    out = np.full(len(v), -1)
-    for k, j in enumerate(TO_FERPLUS):
-        out[ok & (win == j)] = k
-    return out
+    """FER+ majority label in ferkit's 7 classes, -1 where there is none (or it is contempt/unknown/NF):
+    ferkit.data.ferplus's rule on raw counts in FER+'s column order."""
+    from ferkit.data.ferplus import COLUMN_EMOTION, majority_of
+
+    col = majority_of(votes)
+    return np.where(col >= 0, COLUMN_EMOTION[np.maximum(col, 0)], -1)
 
 
 def distribution(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, 7) vote distribution after the outlier rule, and a mask of images that have one (mostly a face)."""
-    v = np.where(votes <= 1, 0, votes).astype(np.float64)
+    from ferkit.data.ferplus import drop_outliers
+
+    v = drop_outliers(votes).astype(np.float64)
     emo = v[:, TO_FERPLUS]
     ok = (emo.sum(1) > 0) & (v[:, 8:].sum(1) * 2 < v.sum(1))
     d = emo / np.maximum(emo.sum(1, keepdims=True), 1)
@@ -109,7 +110,7 @@ def cmd_prepare(a) -> int:
             big = int(np.argmax([d.box[2] * d.box[3] for d in dets]))
             crops.append(cr[big])
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(a.out, pub_x=pub.images, pub_y=pub.labels, pub_votes=votes,
+    save_npz(Path(a.out), pub_x=pub.images, pub_y=pub.labels, pub_votes=votes,
                         photo_x=np.stack(crops).astype(np.uint8), photo_y=np.array(ys), photo_files=np.array(files))
     print(f"{a.out}: PublicTest {len(pub)} images, {int((majority(votes) >= 0).sum())} with a FER+ majority; "
           f"photos {len(files)}, {int((np.array(ys) < 0).sum())} without a face")
@@ -164,7 +165,7 @@ def cmd_bank(a) -> int:
         pub = _member_probs(model, dev["pub_x"], a.tta)
         photo = _member_probs(model, dev["photo_x"], a.tta)
         out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(out, pub=pub, photo=photo, tta=a.tta, source=str(ck))
+        save_npz(out, pub=pub, photo=photo, tta=a.tta, source=str(ck))
         print(f"{out}: {ck} ({a.tta})")
     return 0
 
@@ -178,7 +179,7 @@ def cmd_bank_onnx(a) -> int:
         name = a.name or f"onnx-{Path(m).stem}"
         out = Path(a.out_dir) / f"{name}.npz"
         out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(out, pub=rec.predict_arrays(dev["pub_x"]), photo=rec.predict_arrays(dev["photo_x"]), source=m)
+        save_npz(out, pub=rec.predict_arrays(dev["pub_x"]), photo=rec.predict_arrays(dev["photo_x"]), source=m)
         print(f"{out}: {m}")
     return 0
 
@@ -216,7 +217,7 @@ def cmd_table(a) -> int:
     if a.json:
         old = json.loads(Path(a.json).read_text()) if Path(a.json).exists() else {}
         old.update(rows)
-        Path(a.json).write_text(json.dumps(old, indent=1) + "\n")
+        atomic_write_text(a.json, json.dumps(old, indent=1) + "\n")
     return 0
 
 
@@ -244,7 +245,7 @@ def cmd_search(a) -> int:
     if a.json:
         old = json.loads(Path(a.json).read_text()) if Path(a.json).exists() else {}
         old.update({f"search:{k}": v for k, v in rows.items()})
-        Path(a.json).write_text(json.dumps(old, indent=1) + "\n")
+        atomic_write_text(a.json, json.dumps(old, indent=1) + "\n")
     return 0
 
 
@@ -293,6 +294,10 @@ def main() -> int:
     p.add_argument("--json")
     p.set_defaults(func=cmd_search)
     a = ap.parse_args()
+    outs = {k: getattr(a, k.strip("-").replace("-", "_"), None) for k in ("--out", "--json", "--out-dir")}
+    ins = [x for x in (getattr(a, "data", None), getattr(a, "votes", None), getattr(a, "photos", None),
+                       getattr(a, "dev", None), *getattr(a, "checkpoints", [])) if x]
+    check_script_outputs(ap, outs, ins)  # ferkit.outputs' rules: never an input
     return a.func(a)
 
 

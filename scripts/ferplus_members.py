@@ -25,11 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def main() -> int:
     import torch
+    from onnx_members import save_member
     from refit_fast import restat_batchnorm  # the same unfolding thin_fast.py uses
 
-    from ferkit.checkpoint import FORMAT, VERSION, atomic_torch_save
     from ferkit.data import load_split
-    from ferkit.emotions import EMOTIONS
     from ferkit.onnx_members import load_members
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -53,10 +52,8 @@ def main() -> int:
             got = torch.cat([model(x[j:j + 512]) for j in range(0, len(x), 512)])
         diff = float((got - ref).abs().max())
         p = Path(a.out) / runs[i] / "best.pt"
-        atomic_torch_save({"format": FORMAT, "version": VERSION, "model": names[i], "model_kwargs": {},
-                           "labels": list(EMOTIONS), "state_dict": model.state_dict(),
-                           "source": f"{Path(a.onnx).name} member {i}, batch norm re-fitted on {a.n} Training "
-                                     "images by scripts/ferplus_members.py"}, p)
+        save_member(p, names[i], model.state_dict(), f"{Path(a.onnx).name} member {i}, batch norm re-fitted on "
+                    f"{a.n} Training images by scripts/ferplus_members.py")
         print(f"{p}: {names[i]} member {i}; max |logit change| after the batch-norm re-fit {diff:.2e}")
         if diff > 1e-3:
             print("the re-fit changed the function", file=sys.stderr)

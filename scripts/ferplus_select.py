@@ -78,6 +78,11 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=1.5)
     ap.add_argument("--json")
     a = ap.parse_args()
+    from ferkit.outputs import atomic_write_text, check_script_outputs
+
+    check_script_outputs(ap, {"--json": a.json}, {a.data: "--data", a.photos: "--photos",
+                                                 **{c.split("=", 1)[1]: "--slot/--candidate"
+                                                    for c in a.slot + a.candidate}})
     t0 = time.time()
     slots = dict(s.split("=", 1) for s in a.slot)
     cands: dict[str, list[str]] = {k: [] for k in slots}
@@ -119,7 +124,7 @@ def main() -> int:
         print(f"{slot}: ship {next(r['name'] for r in rows if r.get('shipped'))}")
     out["seconds"] = round(time.time() - t0)
     if a.json:
-        Path(a.json).write_text(json.dumps(out, indent=1) + "\n")
+        atomic_write_text(a.json, json.dumps(out, indent=1) + "\n")
     return 0
 
 

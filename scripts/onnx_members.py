@@ -19,11 +19,18 @@ from pathlib import Path
 import numpy as np
 
 
+def save_member(path: Path, name: str, state_dict: dict, source: str) -> None:
+    """A training-format checkpoint (``ferkit train --init``, ``ferkit export``) of one rebuilt member."""
+    from ferkit.checkpoint import FORMAT, VERSION, atomic_torch_save
+    from ferkit.emotions import EMOTIONS
+
+    atomic_torch_save({"format": FORMAT, "version": VERSION, "model": name, "model_kwargs": {},
+                       "labels": list(EMOTIONS), "state_dict": state_dict, "source": source}, path)
+
+
 def main() -> int:
     import torch
 
-    from ferkit.checkpoint import FORMAT, VERSION, atomic_torch_save
-    from ferkit.emotions import EMOTIONS
     from ferkit.onnx_members import load_members
 
     ap = argparse.ArgumentParser()
@@ -44,9 +51,8 @@ def main() -> int:
         runs = a.names
     for i, model in enumerate(members):
         p = Path(a.out) / runs[i] / "best.pt"
-        atomic_torch_save({"format": FORMAT, "version": VERSION, "model": names[i], "model_kwargs": {},
-                           "labels": list(EMOTIONS), "state_dict": model.state_dict(),
-                           "source": f"rebuilt from {Path(a.onnx).name} member {i} by scripts/onnx_members.py"}, p)
+        save_member(p, names[i], model.state_dict(),
+                    f"rebuilt from {Path(a.onnx).name} member {i} by scripts/onnx_members.py")
         print(f"{p}: {names[i]} member {i} of {a.onnx}")
     if a.check:
         import onnxruntime as ort
