@@ -125,6 +125,13 @@ def cmd_targets(a) -> int:
     votes = load_votes_for(tr, a.votes)
     dist, ok = distribution(votes)
     onehot = np.eye(len(EMOTIONS), dtype=np.float32)[tr.labels]
+    if a.plausible:
+        # the original label gains weight W wherever at least one crowd worker gave it (it is plausible); where no
+        # worker did, the crowd's votes alone are the target
+        raw = votes[:, TO_FERPLUS][np.arange(len(tr)), tr.labels] >= 1
+        dist = dist + a.plausible * onehot * raw[:, None]
+        dist = (dist / dist.sum(1, keepdims=True)).astype(np.float32)
+        print(f"plausible original label (>= 1 vote) on {raw[ok].mean():.1%} of the images with a vote target")
     target = np.where(ok[:, None], dist, onehot)
     save_soft_labels(a.out, image_keys(tr.images), target, source="FER+ votes (scripts/ferplus_dev.py targets)",
                      fallback_original=int((~ok).sum()))
@@ -262,6 +269,8 @@ def main() -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--votes", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--plausible", type=float, default=0.0, metavar="W",
+                   help="add W to the original label's share where at least one worker voted for it, then renormalise")
     p.set_defaults(func=cmd_targets)
     p = sub.add_parser("bank")
     p.add_argument("checkpoints", nargs="+")
@@ -294,7 +303,11 @@ def main() -> int:
     p.add_argument("--json")
     p.set_defaults(func=cmd_search)
     a = ap.parse_args()
-    outs = {k: getattr(a, k.strip("-").replace("-", "_"), None) for k in ("--out", "--json", "--out-dir")}
+    outs = {k: getattr(a, k.strip("-").replace("-", "_"), None) for k in ("--out", "--json")}
+    if getattr(a, "out_dir", None):  # a folder of banks: each file in it is an output
+        names = [a.name] if a.name else [Path(c).parent.name for c in getattr(a, "checkpoints", [])] or \
+            [f"onnx-{Path(m).stem}" for m in getattr(a, "models", [])]
+        outs |= {f"--out-dir {n}": Path(a.out_dir) / f"{n}.npz" for n in names}
     ins = [x for x in (getattr(a, "data", None), getattr(a, "votes", None), getattr(a, "photos", None),
                        getattr(a, "dev", None), *getattr(a, "checkpoints", [])) if x]
     check_script_outputs(ap, outs, ins)  # ferkit.outputs' rules: never an input
