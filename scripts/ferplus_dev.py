@@ -130,10 +130,11 @@ def cmd_targets(a) -> int:
         # worker did, the crowd's votes alone are the target
         raw = votes[:, TO_FERPLUS][np.arange(len(tr)), tr.labels] >= 1
         dist = dist + a.plausible * onehot * raw[:, None]
-        dist = (dist / dist.sum(1, keepdims=True)).astype(np.float32)
+        dist = (dist / np.maximum(dist.sum(1, keepdims=True), 1e-9)).astype(np.float32)
         print(f"plausible original label (>= 1 vote) on {raw[ok].mean():.1%} of the images with a vote target")
     target = np.where(ok[:, None], dist, onehot)
-    save_soft_labels(a.out, image_keys(tr.images), target, source="FER+ votes (scripts/ferplus_dev.py targets)",
+    kind = f"FER+ votes, plausible:{a.plausible:g}" if a.plausible else "FER+ votes"
+    save_soft_labels(a.out, image_keys(tr.images), target, source=f"{kind} (scripts/ferplus_dev.py targets)",
                      fallback_original=int((~ok).sum()))
     agree = float((dist.argmax(1)[ok] == tr.labels[ok]).mean())
     print(f"{a.out}: {len(tr)} Training images, {int(ok.sum())} with a vote target, {int((~ok).sum())} keep their "

@@ -13,16 +13,15 @@ from ferkit.data import DatasetError, load_split
 from ferkit.data.ferplus import (
     ENV,
     FERPLUS_COLUMNS,
-    LabelSource,
+    Votes,
     find_votes,
     majority,
     original_agreement,
-    parse_label_source,
     read_votes_table,
-    training_targets,
     vote_targets,
     votes_for,
 )
+from ferkit.data.label_source import LabelSource, parse_label_source, training_targets
 from ferkit.data.readers import Split, decode_file
 from ferkit.emotions import EMOTIONS, FER2013_CSV_ORDER, INDEX
 from ferkit.metrics_crowd import crowd_report, format_crowd_report, human_agreement, vote_cross_entropy
@@ -225,6 +224,35 @@ def test_label_sources_and_training_targets(private, votes_csv):
     assert np.allclose(t.sum(1), 1) and np.allclose(t, 0.5 * np.eye(7)[private.labels[idx]] + 0.5 * vt.probs[idx])
     with pytest.raises(DatasetError, match="--votes"):
         training_targets(private, LabelSource("ferplus", 1.0), None)
+
+
+def test_plausible_targets_on_hand_checked_rows():
+    """plausible:W adds W to the original label only where a worker gave it (a raw vote of 1 counts, though the
+    outlier rule drops it from the distribution); where none did, the votes alone are the target."""
+    assert parse_label_source("plausible:1") == LabelSource("plausible", 1.0)
+    assert str(parse_label_source("Plausible:2.5")) == "plausible:2.5"
+    for bad in ("plausible:-1", "plausible:11", "plausible:x"):
+        with pytest.raises(ValueError, match="plausible:W"):
+            parse_label_source(bad)
+    n = INDEX
+    # columns: neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF
+    counts = np.array([[6, 0, 0, 0, 4, 0, 0, 0, 0, 0],   # angry image: 4 workers said anger -> kept, boosted
+                       [7, 0, 3, 0, 0, 0, 0, 0, 0, 0],   # fear image: no worker said fear -> votes alone
+                       [8, 0, 0, 1, 0, 0, 0, 0, 1, 0],   # sad image: one worker said sadness -> plausible
+                       [0, 0, 0, 0, 0, 0, 0, 0, 9, 1]])  # mostly unknown -> left out
+    labels = np.array([n["angry"], n["fear"], n["sad"], n["happy"]])
+    split = Split(np.zeros((4, 48, 48), np.uint8), labels, ["a", "b", "c", "d"], "train")
+    votes = Votes(counts, np.array(["ok"] * 4), "hand")
+    idx, t, _ = training_targets(split, LabelSource("plausible", 1.0), votes)
+    assert list(idx) == [0, 1, 2]
+    want = np.zeros((3, 7))
+    want[0, [n["neutral"], n["angry"]]] = [0.6 / 2, (0.4 + 1) / 2]
+    want[1, [n["neutral"], n["surprise"]]] = [0.7, 0.3]
+    want[2, [n["neutral"], n["sad"]]] = [1 / 2, 1 / 2]  # sadness's single vote is dropped, then W = 1 added
+    assert np.allclose(t, want)
+    _, t0, _ = training_targets(split, LabelSource("plausible", 0.0), votes)
+    _, tv, _ = training_targets(split, LabelSource("ferplus", 1.0), votes)
+    assert np.allclose(t0, tv)  # W = 0: the votes
 
 
 def test_human_agreement_hand_rows():

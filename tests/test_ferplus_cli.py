@@ -101,6 +101,18 @@ def test_mixture_and_teacher_together(voted, tmp_path, capsys):
     assert "fer2013 | ferplus | mix:W" in capsys.readouterr().err
 
 
+def test_plausible_labels_train_through_the_cli_and_say_so_in_the_export(voted, tmp_path, capsys):
+    assert _train(voted, tmp_path, "pl", "--labels", "plausible:1", "--max-steps", "2", "--epochs", "1") == 0
+    out = capsys.readouterr().out
+    assert "labels plausible:1" in out and "selecting best.pt on FER+ majority labels" in out
+    assert load_checkpoint(tmp_path / "pl" / "last.pt")["config"]["labels"] == "plausible:1"
+    assert main(["export", str(tmp_path / "pl" / "last.pt"), "--out", str(tmp_path / "pl.onnx")]) == 0
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "pl.onnx")).metadata_props}
+    assert meta["trained_labels"] == "plausible:1"
+
+
 def _evaluate(model, data, out, *extra) -> dict:
     assert main(["evaluate", str(model), "--data", str(data), "--out", str(out), "--json", str(out / "r.json"),
                  *extra]) == 0

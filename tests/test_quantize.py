@@ -176,3 +176,30 @@ def test_calibration_ranges_cover_every_calibration_image(tmp_path):
     init = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     q_in = next(n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "pixels")
     assert float(init[q_in.input[1]]) == pytest.approx(255 / 255, rel=1e-3)  # range 0..255 over 255 steps
+
+
+def test_class_prior_is_inside_the_graph_and_said_in_the_metadata(fast_ckpt, small, tmp_path, capsys):
+    """--class-prior neutral=B: the file's probabilities are the plain file's with neutral multiplied by e^B and
+    renormalised (both outputs), the metadata keeps the offsets, and a wrong spelling is refused before torch."""
+    plain, prior = tmp_path / "plain.onnx", tmp_path / "prior.onnx"
+    assert main(["export", str(fast_ckpt), "--out", str(plain)]) == 0
+    assert main(["export", str(fast_ckpt), "--out", str(prior), "--class-prior", "neutral=-0.75",
+                 "--class-prior", "sad=0.25"]) == 0
+    x = load_split(small, "private").images[:, None].astype(np.float32)
+    got = ort.InferenceSession(str(prior)).run(None, {"pixels": x})
+    ref = ort.InferenceSession(str(plain)).run(None, {"pixels": x})
+    f = np.ones(7)
+    f[EMOTIONS.index("neutral")], f[EMOTIONS.index("sad")] = np.exp(-0.75), np.exp(0.25)
+    for g, r in zip(got, ref):
+        want = r * f / (r * f).sum(1, keepdims=True)
+        assert np.abs(g - want).max() < 1e-5
+    assert (got[0].argmax(1) != ref[0].argmax(1)).any()  # the offsets change some answers on real faces
+    meta = {p.key: p.value for p in onnx.load(str(prior)).metadata_props}
+    assert json.loads(meta["class_prior"]) == {"neutral": -0.75, "sad": 0.25}
+    assert "class_prior" not in {p.key for p in onnx.load(str(plain)).metadata_props}
+    capsys.readouterr()
+    for bad in ("calm=-1", "neutral", "neutral=x", "neutral=20"):
+        with pytest.raises(SystemExit) as e:
+            main(["export", str(fast_ckpt), "--out", str(tmp_path / "bad.onnx"), "--class-prior", bad])
+        assert e.value.code == 2 and "--class-prior" in capsys.readouterr().err
+    assert not (tmp_path / "bad.onnx").exists()

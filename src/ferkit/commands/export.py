@@ -29,6 +29,9 @@ def add_parser(sub):
                    help="softmax temperature baked into the graph: a number, or 'auto' to fit it on the public "
                         "split of --calib-data")
     p.add_argument("--calib-data", help="dataset for temperature fitting (split public)")
+    p.add_argument("--class-prior", metavar="EMOTION=B", action="append", type=_prior, default=[],
+                   help="multiply one class's averaged probability by e^B and renormalise, inside the graph (a "
+                        "decision prior chosen on development data, e.g. neutral=-0.25; repeatable)")
     p.add_argument("--parity-data", help="dataset whose private split is used for the torch/ONNX parity check")
     p.add_argument("--opset", type=int, default=17,
                    help="ONNX operator-set version of the graph; onnxruntime >= 1.16 reads 17 (lower it only for "
@@ -66,6 +69,21 @@ def _temperature(s: str) -> float | str:
     if not v > 0:
         raise argparse.ArgumentTypeError(f"{s!r}: must be > 0")
     return v
+
+
+def _prior(s: str) -> tuple[str, float]:
+    from ..emotions import EMOTIONS
+
+    name, eq, val = s.partition("=")
+    if not eq or name not in EMOTIONS:
+        raise argparse.ArgumentTypeError(f"{s!r}: give EMOTION=B with EMOTION one of {', '.join(EMOTIONS)}")
+    try:
+        b = float(val)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r}: B must be a number (a log offset, e.g. -0.25)") from None
+    if not -10 <= b <= 10:
+        raise argparse.ArgumentTypeError(f"{s!r}: B must lie between -10 and 10")
+    return name, b
 
 
 def check_export_outputs(args) -> None:
@@ -107,7 +125,8 @@ def _export(args) -> int:
                           parity_data=args.parity_data, opset=args.opset, half_weights=args.half_weights,
                           weights=args.weights, quantize=args.quantize, quant_data=args.quant_data,
                           calib_n=args.calib_n, calib_seed=args.calib_seed, quant_check_n=args.quant_check_n,
-                          max_drop=args.max_drop, float_first_conv=args.float_first_conv)
+                          max_drop=args.max_drop, float_first_conv=args.float_first_conv,
+                          class_prior=dict(args.class_prior))
     except ExportCheckFailed as e:
         print(f"ferkit export: error: {e}; the previous file (if any) is unchanged", file=sys.stderr)
         return 1

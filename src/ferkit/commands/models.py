@@ -50,7 +50,8 @@ def cmd_models(args) -> int:
     print(f"  {'name':<9}{'file':<22}{'size':>8}{'FER2013':>9}{'FER+':>8}{'macro-F1':>10}{'GMAC/face':>11}"
           f"{'faces/s':>9}  contents; labels learned")
     for m in shipped:
-        what = f"{len(m['members'])} x {'+'.join(sorted(set(m['members'])))}, TTA {m['tta']}"
+        what = f"{len(m['members'])} x {'+'.join(sorted(set(m['members'])))}, TTA {m['tta']}" + "".join(
+            f", {k} prior {v:+g}" for k, v in m.get("class_prior", {}).items())
         fps = f"{m['faces_per_second']:.0f}" if m["faces_per_second"] else "-"
         gmac = f"{m['gmac_per_face']:.2f}" if m["gmac_per_face"] is not None else "-"
         print(f"  {m['name']:<9}{m['file']:<22}{m['size_mb']:>6.1f}MB{_pct(m['private_test']):>9}"

@@ -41,10 +41,11 @@ def add_parser(sub):
     p.add_argument("--labels", metavar="SOURCE",
                    help="what the model learns: fer2013 (the dataset's labels) | ferplus (the FER+ crowd's vote "
                         "distributions; best.pt chosen on the FER+ majority) | mix:W ((1-W) x dataset label + W x "
-                        "votes). Images without a vote target are left out (docs/training.md, 'FER+ votes')")
+                        "votes) | plausible:W (the votes, plus W on the dataset label where a worker also gave it). "
+                        "Images without a vote target are left out (docs/training.md, 'FER+ votes')")
     votes = p.add_argument("--votes", metavar="FILE",
-                           help="FER+ votes for --labels ferplus|mix:W: ferplus_votes.csv (folders) or FER+'s "
-                                "fer2013new.csv (fer2013.csv)")
+                           help="FER+ votes for --labels ferplus|mix:W|plausible:W: ferplus_votes.csv (folders) or "
+                                "FER+'s fer2013new.csv (fer2013.csv)")
     p.add_argument("--soft-labels", dest="soft_labels",
                    help="teacher targets for distillation (scripts/soft_labels.py)")
     p.add_argument("--kd-alpha", dest="kd_alpha", type=float, help="weight of the teacher targets (0..1)")

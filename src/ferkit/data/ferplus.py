@@ -22,8 +22,8 @@ count <= 1 set to 0: a single worker's vote is dropped):
   than half (the crowd mostly named none of the 7). Drop reasons: :data:`TARGET_REASONS`.
 
 Images FER+ left without a name (its unmatched, not-a-face rows) and images absent from the votes file are
-dropped by both rules. :func:`parse_label_source` reads the one flag that picks training labels
-(``fer2013`` | ``ferplus`` | ``mix:W``) and :func:`training_targets` builds them. The votes are MIT-licensed
+dropped by both rules. :mod:`ferkit.data.label_source` turns them into training targets (the one flag that
+picks training labels). The votes are MIT-licensed
 (Microsoft); keep ``LICENSE-FERPlus.md`` with any copy of them.
 """
 
@@ -347,58 +347,6 @@ def vote_targets(votes: Votes) -> VoteTargets:
     probs = np.zeros(seven.shape, np.float32)
     probs[keep] = seven[keep] / seven[keep].sum(1, keepdims=True)
     return VoteTargets(probs, reasons)
-
-
-# --------------------------------------------------------------------------- label source
-
-
-@dataclass(frozen=True)
-class LabelSource:
-    """What a model learns from: ``fer2013`` (the dataset's own labels), ``ferplus`` (the vote distribution),
-    or ``mix`` with ``weight`` W: (1 - W) x one-hot original label + W x vote distribution."""
-
-    kind: str
-    weight: float = 0.0
-
-    @property
-    def uses_votes(self) -> bool:
-        return self.kind != "fer2013"
-
-    def __str__(self) -> str:
-        return f"mix:{self.weight:g}" if self.kind == "mix" else self.kind
-
-
-LABEL_SOURCES = "fer2013 | ferplus | mix:W (W in 0..1, the weight of the votes)"
-
-
-def parse_label_source(text: str) -> LabelSource:
-    t = str(text).strip().lower()
-    if t in ("fer2013", "original", ""):
-        return LabelSource("fer2013")
-    if t in ("ferplus", "votes"):
-        return LabelSource("ferplus", 1.0)
-    if t.startswith("mix:"):
-        try:
-            w = float(t[4:])
-        except ValueError:
-            w = -1.0
-        if 0.0 <= w <= 1.0:
-            return LabelSource("mix", w)
-    raise ValueError(f"labels {text!r}: choose {LABEL_SOURCES}")
-
-
-def training_targets(split: Split, source: LabelSource, votes: Votes | None) -> tuple[np.ndarray, np.ndarray | None,
-                                                                                        VoteTargets | None]:
-    """(indices of the images to train on, their targets (K, 7) float32 or None for plain one-hot labels,
-    the vote targets for reporting). With votes in the source, images without a vote target are left out."""
-    if not source.uses_votes:
-        return np.arange(len(split)), None, None
-    if votes is None:
-        raise DatasetError(f"labels {source}: no FER+ votes for this dataset (pass --votes FILE or set ${ENV})")
-    vt = vote_targets(votes)
-    idx = np.flatnonzero(vt.keep)
-    onehot = np.eye(len(EMOTIONS), dtype=np.float32)[split.labels[idx]]
-    return idx, ((1 - source.weight) * onehot + source.weight * vt.probs[idx]).astype(np.float32), vt
 
 
 def original_agreement(labels: np.ndarray, maj: Majority) -> float:

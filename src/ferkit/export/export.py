@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import warnings
 from pathlib import Path
@@ -127,6 +128,9 @@ def _labels_of(ckpt: dict) -> str:
         except (OSError, ValueError, KeyError):
             pass
         kind = "FER+ votes" if "FER+" in source else "teacher targets"
+        plausible = re.search(r"plausible:([0-9.]+)", source)
+        if plausible and alpha >= 1:
+            return f"plausible:{plausible.group(1)} (FER+ votes + each FER2013 label a worker also gave)"
         if alpha >= 1:
             return "ferplus (FER+ votes)" if kind == "FER+ votes" else f"fer2013 ({kind} only)"
         return f"mix:{alpha:g} (FER2013 labels x {1 - alpha:g} + {kind} x {alpha:g})"
@@ -162,6 +166,7 @@ def export_onnx(
     quant_check_n: int | None = None,
     max_drop: float = 0.5,
     float_first_conv: bool = False,
+    class_prior: dict[str, float] | None = None,
     extra_metadata: dict | None = None,
     log=print,
 ) -> dict:
@@ -171,7 +176,8 @@ def export_onnx(
     ``calib_n`` Training images of ``quant_data`` (stratified by class, ``calib_seed``), then compared with
     the float32 graph on its PublicTest split (``quant_check_n`` images, default all); refused with
     :class:`ExportCheckFailed` when the accuracy drop exceeds ``max_drop`` points. ``float_first_conv``: the
-    convolution that reads the pixels (each member's first) stays float32.
+    convolution that reads the pixels (each member's first) stays float32. ``class_prior``: log offsets by
+    emotion applied to the averaged probabilities (:class:`ferkit.models.tta.Predictor`), kept in the metadata.
 
     Every check runs on a temporary file next to ``out``; only a file that passed replaces ``out``.
     """
@@ -201,7 +207,7 @@ def export_onnx(
         fitted = {"temperature": t, "nll_at_1": nll1, "nll_at_t": nllt, "split": calib_split, "n": len(cal)}
         log(f"temperature fitted on {calib_split} ({len(cal)} images): T={t:.3f}, NLL {nll1:.4f} -> {nllt:.4f}")
         temperature = t
-    pred = Predictor(members, tta, float(temperature), with_uncalibrated=True).eval()
+    pred = Predictor(members, tta, float(temperature), with_uncalibrated=True, class_prior=class_prior).eval()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -223,6 +229,7 @@ def export_onnx(
             "tta": tta,
             "views": str(TTA_VIEW_COUNT[tta]),
             "temperature": f"{float(temperature):.6f}",
+            **({"class_prior": json.dumps(pred.class_prior)} if pred.class_prior else {}),
             "input_scale": "raw 0..255",
             "trained_labels": trained_labels(ckpts),
             "weights_storage": WEIGHT_STORAGE[weights],

@@ -9,6 +9,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..emotions import EMOTIONS
+
 # A view: (scale, rotation in degrees, dx px, dy px, mirror) -- one affine warp of the raw pixels, the same
 # family of warps the training augmentation draws from (border padding, bilinear).
 View = tuple[float, float, float, float, bool]
@@ -94,7 +96,9 @@ class Predictor(nn.Module):
     """Raw 0..255 pixels (N,1,48,48) -> probabilities (N,7): members x TTA views, softmax(logits / T), mean."""
 
     def __init__(self, members: list[nn.Module] | nn.Module, tta: str = "none", temperature: float = 1.0,
-                 with_uncalibrated: bool = False):
+                 with_uncalibrated: bool = False, class_prior: dict[str, float] | None = None):
+        """``class_prior``: log offsets by emotion name (e.g. ``{"neutral": -0.5}``) applied to the averaged
+        probabilities, p_k x e^b_k renormalised: a decision prior, not a calibration (both outputs get it)."""
         super().__init__()
         self.with_uncalibrated = with_uncalibrated  # also return the T=1 probabilities (for the model card)
         if isinstance(members, nn.Module):
@@ -103,6 +107,8 @@ class Predictor(nn.Module):
         self.tta = tta
         tta_views(torch.zeros(1, 1, 4, 4), tta)  # validate the mode early
         self.register_buffer("temperature", torch.tensor(float(temperature)))
+        self.class_prior = check_class_prior(class_prior)
+        self.register_buffer("prior", torch.tensor([self.class_prior.get(e, 0.0) for e in EMOTIONS]).exp())
 
     def forward(self, x: torch.Tensor):
         views = tta_views(x, self.tta)
@@ -116,6 +122,26 @@ class Predictor(nn.Module):
             if self.with_uncalibrated:
                 r = F.softmax(logits, dim=1).reshape(len(views), n, -1).mean(0)
                 raw = r if raw is None else raw + r
+        probs = self._prior(probs / len(self.members))
         if self.with_uncalibrated:
-            return probs / len(self.members), raw / len(self.members)
-        return probs / len(self.members)
+            return probs, self._prior(raw / len(self.members))
+        return probs
+
+    def _prior(self, p: torch.Tensor) -> torch.Tensor:
+        if not self.class_prior:
+            return p  # the graph of a model without a prior is unchanged
+        p = p * self.prior
+        return p / p.sum(dim=1, keepdim=True)
+
+
+def check_class_prior(prior: dict[str, float] | None) -> dict[str, float]:
+    """The non-zero offsets of ``prior`` by emotion name; ValueError naming an unknown emotion or a bad value."""
+    out = {}
+    for k, v in (prior or {}).items():
+        if k not in EMOTIONS:
+            raise ValueError(f"class prior {k!r}: not one of {', '.join(EMOTIONS)}")
+        if not math.isfinite(float(v)) or abs(float(v)) > 10:
+            raise ValueError(f"class prior {k}={v}: give a log offset between -10 and 10")
+        if float(v) != 0.0:
+            out[k] = float(v)
+    return out

@@ -196,6 +196,7 @@ class InferenceService:
                 "labels": list(EMOTIONS), "members": _json_list(meta.get("members")),
                 "tta": meta.get("tta"), "temperature": _float(meta.get("temperature")),
                 "trained_labels": meta.get("trained_labels", "fer2013"),
+                "class_prior": json.loads(meta.get("class_prior", "{}")),
                 "input": "N x 1 x 48 x 48 float32 raw grayscale 0..255",
                 "detector": self.default_detector, "headline": _headline(sha),
             }

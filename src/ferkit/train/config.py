@@ -28,7 +28,7 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.1
     mixup: float = 0.0  # Beta(alpha, alpha); 0 disables
-    labels: str = "fer2013"  # fer2013 (the dataset's labels) | ferplus (FER+ vote distributions) | mix:W
+    labels: str = "fer2013"  # fer2013 (dataset labels) | ferplus (FER+ vote distributions) | mix:W | plausible:W
     votes: str = ""  # FER+ votes file; "" = $FERKIT_FERPLUS, else found beside the dataset (data/ferplus.py)
     soft_labels: str = ""  # knowledge distillation: teacher targets (scripts/soft_labels.py)
     kd_alpha: float = 0.0  # target = (1 - kd_alpha) * one-hot + kd_alpha * teacher
@@ -69,7 +69,7 @@ class TrainConfig:
         if bad:
             raise ValueError(f"unknown config key(s) {', '.join(bad)}; valid keys: {', '.join(sorted(field_names()))}")
         if "labels" in changes:
-            from ..data.ferplus import parse_label_source
+            from ..data.label_source import parse_label_source
 
             parse_label_source(changes["labels"])  # a bad spelling fails here, before any data is read
         return dataclasses.replace(self, **changes)

@@ -1,10 +1,12 @@
-"""The label source of a training run, ``--labels fer2013|ferplus|mix:W`` (rules: :mod:`ferkit.data.ferplus`).
+"""The label source of a training run, ``--labels fer2013|ferplus|mix:W|plausible:W`` (rules:
+:mod:`ferkit.data.ferplus`, :mod:`ferkit.data.label_source`).
 
 * ``fer2013``: the dataset's own labels, one-hot (what ferkit always did); selection on them.
 * ``ferplus``: the FER+ vote distribution of each image (votes of 1 dropped, contempt/unknown/NF votes
-  dropped); ``mix:W``: (1 - W) x one-hot dataset label + W x that distribution. Images without a vote target
-  (mostly unknown/NF, mostly contempt, unnamed by FER+, absent from the votes file) are left out of training.
-  ``best.pt`` is then selected on the FER+ majority labels of the selection split (the images the majority
+  dropped); ``mix:W``: (1 - W) x one-hot dataset label + W x that distribution; ``plausible:W``: that
+  distribution plus W on the dataset label wherever a worker also gave it, renormalised. Images without a
+  vote target (mostly unknown/NF, mostly contempt, unnamed by FER+, absent from the votes file) are left out
+  of training. ``best.pt`` is then selected on the FER+ majority labels of the selection split (the images the majority
   protocol keeps), the labels the model is meant to agree with.
 
 The targets go through the same soft-target path as ``--soft-labels``/``--kd-alpha``: a teacher, when given,
@@ -17,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.ferplus import find_votes, majority, parse_label_source, training_targets, votes_for
+from ..data.ferplus import find_votes, majority, votes_for
+from ..data.label_source import parse_label_source, training_targets
 from ..data.readers import DatasetError, Split
 from .config import TrainConfig
 

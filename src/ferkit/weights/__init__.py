@@ -60,6 +60,7 @@ def shipped_info() -> list[dict]:
             "name": name, "file": path.name, "path": str(path), "size_mb": round(path.stat().st_size / 1e6, 2),
             "members": json.loads(meta.get("members", "[]")), "tta": meta.get("tta", "none"),
             "trained_labels": meta.get("trained_labels", "fer2013"),
+            "class_prior": json.loads(meta.get("class_prior", "{}")),
             "private_test": h.get("private_test"), "ferplus_private_test": h.get("ferplus_private_test"),
             "macro_f1_private": h.get("macro_f1_private"),
             "gmac_per_face": round(h["macs"] / 1e9, 2) if h.get("macs") else None,
