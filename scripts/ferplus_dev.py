@@ -230,29 +230,42 @@ def cmd_table(a) -> int:
 
 
 def cmd_search(a) -> int:
-    """Every ensemble of --size banks (uniform average), screened like the rule's gates on the cached crops."""
+    """Every ensemble of --size banks (uniform average, then each --neutral-prior offset), screened like the
+    rule's gates on the cached crops; the --keep best screened ones and the --top best on FER+ go to --json."""
     import itertools
 
     dev = np.load(a.dev)
-    banks = {m: np.load(Path(a.bank) / f"{m}.npz") for m in a.banks + [a.baseline]}
-    ref = scores(banks[a.baseline]["pub"], banks[a.baseline]["photo"], dev)
+    banks = {m: np.load(Path(a.bank) / f"{m}.npz") for m in a.banks}
+    base = Path(a.baseline) if a.baseline.endswith(".npz") else Path(a.bank) / f"{a.baseline}.npz"
+    ref_bank = np.load(base)
+    ref = scores(ref_bank["pub"], ref_bank["photo"], dev)
     rows = {}
-    for combo in itertools.combinations(a.banks, a.size):
-        pub = np.mean([banks[m]["pub"] for m in combo], 0)
-        photo = np.mean([banks[m]["photo"] for m in combo], 0)
-        r = scores(pub, photo, dev)
-        r["screen"] = bool(r["photos"] >= ref["photos"] and all(
-            r["photo_recall"][e] >= ref["photo_recall"][e] - 0.05 for e in r["photo_recall"] if e != "neutral"))
-        rows["+".join(combo)] = {"members": list(combo), **r}
+    for size in a.size:
+        for combo in itertools.combinations(a.banks, size):
+            pub = np.mean([banks[m]["pub"] for m in combo], 0)
+            photo = np.mean([banks[m]["photo"] for m in combo], 0)
+            for b in a.neutral_prior:
+                f = np.ones(len(EMOTIONS))
+                f[EMOTIONS.index("neutral")] = np.exp(b)
+                r = scores(pub * f / (pub * f).sum(1, keepdims=True), photo * f / (photo * f).sum(1, keepdims=True),
+                           dev)
+                r["screen"] = bool(r["photos"] >= ref["photos"] and all(
+                    r["photo_recall"][e] >= ref["photo_recall"][e] - 0.05 for e in r["photo_recall"]
+                    if e != "neutral"))
+                key = "+".join(combo) + (f"@neutral{b:+g}" if b else "")
+                rows[key] = {"members": list(combo), "neutral_prior": b, "bank": str(a.bank), **r}
     order = sorted(rows, key=lambda k: -rows[k]["ferplus_public"])
-    print(f"baseline {a.baseline}: FER+ {ref['ferplus_public']:.2%}, photos {ref['photos']:.2%}")
-    for k in order[:a.top]:
+    print(f"baseline {base}: FER+ {ref['ferplus_public']:.2%}, photos {ref['photos']:.2%}; {len(rows)} candidates, "
+          f"{sum(r['screen'] for r in rows.values())} pass the screen")
+    shown = [k for k in order if rows[k]["screen"]][:a.top] if a.screened_only else order[:a.top]
+    for k in shown:
         r = rows[k]
-        print(f"{k:40s} FER+ {r['ferplus_public']:.2%}  FER2013 {r['fer2013_public']:.2%}  photos {r['photos']:.2%}  "
+        print(f"{k:48s} FER+ {r['ferplus_public']:.2%}  FER2013 {r['fer2013_public']:.2%}  photos {r['photos']:.2%}  "
               + " ".join(f"{e} {v:.1%}" for e, v in r["photo_recall"].items()) + ("  screen ok" if r["screen"] else ""))
     if a.json:
+        keep = set([k for k in order if rows[k]["screen"]][:a.keep]) | set(order[:a.top])
         old = json.loads(Path(a.json).read_text()) if Path(a.json).exists() else {}
-        old.update({f"search:{k}": v for k, v in rows.items()})
+        old.update({f"search:{k}": v for k, v in rows.items() if k in keep})
         atomic_write_text(a.json, json.dumps(old, indent=1) + "\n")
     return 0
 
@@ -298,9 +311,14 @@ def main() -> int:
     p.add_argument("banks", nargs="+")
     p.add_argument("--dev", required=True)
     p.add_argument("--bank", required=True)
-    p.add_argument("--baseline", required=True, help="bank of the model a pick would replace")
-    p.add_argument("--size", type=int, default=3)
+    p.add_argument("--baseline", required=True, help="bank (name in --bank, or an .npz path) of the model a pick "
+                                                       "would replace")
+    p.add_argument("--size", type=int, nargs="+", default=[3], help="ensemble sizes to try")
+    p.add_argument("--neutral-prior", type=float, nargs="+", default=[0.0], metavar="B",
+                   help="log offsets on neutral to try (p_neutral x e^B, renormalised)")
     p.add_argument("--top", type=int, default=15)
+    p.add_argument("--screened-only", action="store_true", help="print only candidates that pass the screen")
+    p.add_argument("--keep", type=int, default=50, help="screened candidates kept in --json (the best on FER+)")
     p.add_argument("--json")
     p.set_defaults(func=cmd_search)
     a = ap.parse_args()
