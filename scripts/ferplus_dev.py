@@ -266,6 +266,10 @@ def cmd_search(a) -> int:
         keep = set([k for k in order if rows[k]["screen"]][:a.keep]) | set(order[:a.top])
         old = json.loads(Path(a.json).read_text()) if Path(a.json).exists() else {}
         old.update({f"search:{k}": v for k, v in rows.items() if k in keep})
+        old[f"search-summary:{a.bank}"] = {
+            "baseline": str(base), "baseline_scores": ref, "sizes": a.size, "neutral_priors": a.neutral_prior,
+            "networks": a.banks, "candidates": len(rows), "screened": sum(r["screen"] for r in rows.values()),
+            "kept_here": len(keep)}
         atomic_write_text(a.json, json.dumps(old, indent=1) + "\n")
     return 0
 

@@ -1,6 +1,6 @@
 """Trainable torch checkpoints of the networks inside a shipped ferkit ONNX file (issue 22's starting point).
 
-    python scripts/ferplus_members.py src/ferkit/weights/ferkit-default.onnx --data ../shared/fer2013 \
+    python scripts/ferplus_members.py src/ferkit/weights/ferkit-fer2013.onnx --data ../shared/fer2013 \
         --out runs/ferplus/init [--names m0 m1 m2] [--n 4096]
 
 ferkit.onnx_members gives back each member with its batch norm folded into the convolutions (each BatchNorm2d

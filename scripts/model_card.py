@@ -157,8 +157,9 @@ def main() -> None:
     if legacy != "default":
         L.append(f"The sections below describe the ensemble trained on FER2013's labels, shipped as `{legacy}`: how "
                  "its networks were trained and its views, members and int8 settings chosen. `default` and `fast` "
-                 "keep the networks, views and int8 settings of the files they replaced, fine-tuned on the votes "
-                 "(above).\n")
+                 "are networks of v1's files fine-tuned on plausible labels (above): `default` two of "
+                 f"`{legacy}`'s three networks with 2 views (flip) and a neutral prior, `fast` v1's one network "
+                 "with a neutral prior; both int8 as before.\n")
     L.append("## Single models and seed variance\n")
     L.append(f"`fernet_m` (VGG-BN 48-96-192-384, 2.64 M params, `configs/default.yaml`), {len(fm)} seeds, each "
              f"selected on PublicTest. PrivateTest, mean ± sd over seeds (min–max):\n")
@@ -293,7 +294,7 @@ def main() -> None:
              "--name fmN` (E and N per the table above; `scripts/explore/gpu_session.sh` ran them), then "
              "`python scripts/tta_bank.py --data ../shared/fer2013 --out bank/ runs/*/best.pt`, "
              "`python scripts/tta_search.py --bank bank/ --json results/tta-search.json` and "
-             f"`ferkit export {' '.join(f'runs/{m}/best.pt' for m in chosen)} --out ferkit-default.onnx "
+             f"`ferkit export {' '.join(f'runs/{m}/best.pt' for m in chosen)} --out ferkit-{legacy}.onnx "
              f"--tta {meta.get('tta')} --temperature auto --calib-data ../shared/fer2013 "
              f"--parity-data ../shared/fer2013 "
              + ("--quantize int8 --quant-data ../shared/fer2013"
@@ -350,6 +351,16 @@ def main() -> None:
              + (f" and {fmt_pct(np.mean([v[1] for v in tts['sets'][tts['choice']['tta']]['single'].values()]))} "
                 f"with `{tts['choice']['tta']}` views (bf16, {len(tts['members'])} networks)" if tts else "")
              + " — short of the 74.5% aim.\n")
+    v2 = {n: measured[n]["ferplus"]["private"]["majority"]["accuracy"] for n in ("default", "fast")
+          if legacy != "default" and (measured.get(n) or {}).get("ferplus")}
+    if v2:
+        L[-1] += ("- Against issue 22's targets (FER+ PrivateTest majority: `default` ≥ 82%, aim 88%; `fast` ≥ 79%): "
+                  + "; ".join(f"`{n}` {fmt_pct(v)}{' — met' if v >= t else ' — short'}"
+                              for (n, v), t in zip(v2.items(), (0.82, 0.79))) + ". The photo gate kept clear "
+                  "expressions at a cost: on webphotos-dev `default` names 76.7% of the angry faces angry where v1 "
+                  "named 81.5% (the rule's floor is 5 points), and it is right on FER2013's own labels less often "
+                  f"({fmt_pct(measured['default']['private'])} vs `{legacy}` {fmt_pct(d['private'])}): where the "
+                  "crowd and FER2013 disagree it follows the crowd.\n")
     atomic_write_text(a.out, "\n".join(L))
     print("\n".join(L[:20]))
     print(f"wrote {a.out} in {time.time() - t_start:.0f}s")

@@ -2,7 +2,7 @@
 `ferkit export` can re-export them with other views, members or int8 arithmetic, and the logits bank
 (scripts/quant_bank.py) can score them. The training checkpoints live elsewhere; this is the way back.
 
-    python scripts/onnx_members.py src/ferkit/weights/ferkit-default.onnx --out members/ [--check ../shared/fer2013]
+    python scripts/onnx_members.py src/ferkit/weights/ferkit-fer2013.onnx --out members/ [--check ../shared/fer2013]
 
 One checkpoint per member, ``<out>/<run>/best.pt`` (run = the name in the file's ``checkpoints`` metadata,
 else ``<file stem>-<i>``); how: ferkit.onnx_members. ``--check`` runs the rebuilt members with the file's own

@@ -1,4 +1,6 @@
-"""Rebuild both shipped ONNX files with int8 arithmetic from the float-arithmetic files they replace.
+"""Rebuild the v1 int8 files (FER2013 labels) from the float-arithmetic files they replaced: ``ferkit-fer2013.onnx``
+(the v1 `default`, shipped as `fer2013`) and v1's `fast` (written to ``--fast-out``: it no longer ships; it is
+where today's `fast` starts from, scripts/rebuild_v2.sh).
 
     python scripts/quantize_shipped.py --data ../shared/fer2013 [--pareto results/quant-pareto.json]
     # as run for the shipped files (fast's network: scripts/thin_fast.py, see MODEL_CARD.md)
@@ -52,6 +54,7 @@ def main() -> int:
     ap.add_argument("--work", help="folder for the source files and rebuilt checkpoints (default: a temp dir)")
     ap.add_argument("--only", choices=["default", "fast"])
     ap.add_argument("--fast-from", help="checkpoint exported as `fast` (default: the float file's own network)")
+    ap.add_argument("--fast-out", default="runs/v1/ferkit-fast.onnx", help="where v1's fast goes (it no longer ships)")
     ap.add_argument("--calib-n", default="512")
     ap.add_argument("--max-drop", default="0.5")
     a = ap.parse_args()
@@ -75,10 +78,10 @@ def main() -> int:
             else:
                 members, tta = ["kin5", "fm5", "kin5c"], "scale-rot"
             ferkit(["export", *[str(work / "members" / m / "best.pt") for m in members],
-                 "--out", f"{WEIGHTS}/ferkit-default.onnx", "--tta", tta, "--float-first-conv", *common])
+                 "--out", f"{WEIGHTS}/ferkit-fer2013.onnx", "--tta", tta, "--float-first-conv", *common])
         if a.only in (None, "fast"):
             ferkit(["export", a.fast_from or str(work / "members" / "fast" / "best.pt"),
-                 "--out", f"{WEIGHTS}/ferkit-fast.onnx", "--tta", "none", *common])
+                 "--out", a.fast_out, "--tta", "none", *common])
     return 0
 
 

@@ -19,10 +19,14 @@ FER = Path(__file__).resolve().parents[2] / "shared" / "fer2013"
 
 def test_every_shipped_model_says_what_labels_it_learned():
     info = {m["name"]: m for m in shipped_info()}
-    assert {"default", "fast", "ferplus"} <= set(info)
-    assert info["default"]["trained_labels"] == "fer2013"  # files from before the key say nothing: FER2013
-    assert info["fast"]["trained_labels"] == "fer2013"
+    assert {"default", "fast", "ferplus", "fer2013"} <= set(info)
+    assert info["fer2013"]["trained_labels"] == "fer2013"  # files from before the key say nothing: FER2013
+    assert info["default"]["trained_labels"].startswith("plausible:1")  # v2: votes + labels a worker also gave
+    assert info["fast"]["trained_labels"].startswith("plausible:2")
     assert info["ferplus"]["trained_labels"].startswith("ferplus")
+    # the decision prior each v2 file carries inside its graph is said too
+    assert info["default"]["class_prior"] == {"neutral": -0.5} and info["fast"]["class_prior"] == {"neutral": -0.75}
+    assert info["fer2013"]["class_prior"] == {} and info["ferplus"]["class_prior"] == {}
     head = json.loads((Path(list_shipped()["default"]).parent / "headline.json").read_text())["models"]
     for name in info:  # the model card measured every shipped file under both label sets
         assert head[name]["ferplus_private_test"] > 0.5, name
@@ -33,6 +37,10 @@ def test_ferkit_models_lists_the_labels_each_model_learned():
     out = subprocess.run([sys.executable, "-m", "ferkit.cli", "models"], capture_output=True, text=True, check=True)
     row = next(line for line in out.stdout.splitlines() if line.strip().startswith("ferplus"))
     assert "ferkit-ferplus.onnx" in row and row.rstrip().endswith("ferplus (FER+ votes)")
+    row = next(line for line in out.stdout.splitlines() if line.strip().startswith("default"))
+    assert "2 x fernet_m, TTA flip, neutral prior -0.5; plausible:1" in row
+    row = next(line for line in out.stdout.splitlines() if line.strip().startswith("fer2013"))
+    assert "ferkit-fer2013.onnx" in row and "3 x fernet_m, TTA scale" in row and row.rstrip().endswith("fer2013")
     assert "FER+" in out.stdout.splitlines()[1]  # the column header
 
 

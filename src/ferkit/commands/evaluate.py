@@ -15,9 +15,9 @@ def add_parser(sub):
         "evaluate", help="accuracy, macro-F1, per-class table and confusion PNG of a model on a labelled dataset",
         description="Evaluate a model on a labelled dataset (Kaggle folders, fer2013.csv or .npz): accuracy, "
                     "macro-F1, per-class precision/recall/F1, NLL/ECE, confusion matrix PNG, report.json. MODEL "
-                    "is a training checkpoint (.pt, needs torch) or an ONNX model: 'default', 'fast', 'ferplus' (the "
-                    "shipped ones) or a .onnx file from `ferkit export` (no torch needed; TTA and temperature "
-                    "are inside the graph). The images are used as stored: 48x48 face crops, no detection. "
+                    "is a training checkpoint (.pt, needs torch) or an ONNX model: 'default', 'fast', 'ferplus', "
+                    "'fer2013' (the shipped ones) or a .onnx file from `ferkit export` (no torch needed; TTA and "
+                    "temperature are inside the graph). The images are used as stored: 48x48 face crops, no detection. "
                     "With FER+ crowd votes for the images (--votes), every figure is also given under the "
                     "crowd's labels (report.json key 'ferplus', docs/training.md).")
     p.add_argument("checkpoint", metavar="MODEL",

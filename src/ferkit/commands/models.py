@@ -11,8 +11,9 @@ from .options import add_json, add_quiet, write_json
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "models", help="list the shipped models (no torch needed) and the trainable architectures",
-        description="Shipped models: the ONNX files inside the package, usable by name (--model default|fast|ferplus) "
-                    "in predict, video, webcam, evaluate and serve, without torch; accuracy and speed are the "
+        description="Shipped models: the ONNX files inside the package, usable by name "
+                    "(--model default|fast|ferplus|fer2013) in predict, video, webcam, evaluate and serve, without "
+                    "torch; accuracy and speed are the "
                     "model card's (MODEL_CARD.md, PrivateTest under FER2013's labels and the FER+ crowd's majority); "
                     "the last column says which labels each model learned. Architectures: the networks "
                     "`ferkit train --model NAME` builds (listed when torch is installed).")

@@ -43,8 +43,8 @@ def add_parser(sub):
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="image files, folders (searched recursively) or globs")
     describe_default(p.add_argument(
-        "--model", default=None, help="'default', 'fast', a path to a ferkit .onnx, or a Keras model "
-                                      "(emotiondetector.h5, .keras, .json; converted once, cached)"), "'default'")
+        "--model", default=None, help="'default', 'fast', 'ferplus', 'fer2013', a path to a ferkit .onnx, or a Keras "
+                                      "model (emotiondetector.h5, .keras, .json; converted once, cached)"), "'default'")
     p.add_argument("--detector", default="auto",
                    help="auto | centerface | dlib | haar | full; auto = centerface, shipped")
     p.add_argument("--crop", action="store_true",

@@ -20,8 +20,8 @@ def add_parser(sub):
     p.add_argument("--port", type=int, default=8000, help="port")
     p.add_argument("--workers", type=int, default=1, help="server processes, each with its own model")
     describe_default(p.add_argument(
-        "--model", default=None, help="'default', 'fast', 'ferplus', a path to a ferkit .onnx, or a Keras model "
-                                      "(emotiondetector.h5, .keras, .json)"), "'default'")
+        "--model", default=None, help="'default', 'fast', 'ferplus', 'fer2013', a path to a ferkit .onnx, or a Keras "
+                                      "model (emotiondetector.h5, .keras, .json)"), "'default'")
     p.add_argument("--detector", default="auto", help="default face detector (see `ferkit predict --help`); "
                                                       "a request may name another with ?detector=")
     p.add_argument("--min-face", type=int, default=24, help="default smallest face side in pixels")

@@ -39,9 +39,9 @@ def _positive(s: str) -> int:
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("analysis")
     g.add_argument("--model", default="fast",
-                   help="shipped model name (fast: one network, for frame rates; the ensemble is 'default'; "
-                        "'ferplus' learned the crowd's labels), .onnx path, or a Keras model (emotiondetector.h5, "
-                        ".keras, .json)")
+                   help="shipped model name (fast: one network, for frame rates; 'default': two networks x 2 "
+                        "views; 'ferplus' learned the crowd's labels alone; 'fer2013' is v1's ensemble), .onnx "
+                        "path, or a Keras model (emotiondetector.h5, .keras, .json)")
     g.add_argument("--detector", default="auto",
                    help="face detector: auto, centerface, dlib, haar, full; auto = centerface")
     g.add_argument("--max-faces", type=_positive, help="analyse at most N faces per frame (the largest)")

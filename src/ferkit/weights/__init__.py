@@ -12,14 +12,15 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 DEFAULT_MODEL = "ferkit-default.onnx"
 MODELS = {
-    "default": DEFAULT_MODEL,  # the accurate ensemble (TTA inside the graph)
+    "default": DEFAULT_MODEL,  # two networks x 2 views: agrees with people (FER+) and names clear expressions
     "fast": "ferkit-fast.onnx",  # one network, no TTA: for high frame rates
-    "ferplus": "ferkit-ferplus.onnx",  # opt-in: trained on the FER+ crowd votes (the label a person would give)
+    "ferplus": "ferkit-ferplus.onnx",  # opt-in: trained on the FER+ crowd votes alone (the label a person would give)
+    "fer2013": "ferkit-fer2013.onnx",  # the v1 default: 3 networks x 6 views trained on FER2013's own labels
 }
 
 
 def model_path(name: str = "default") -> Path:
-    """Path of a shipped ONNX model by name ('default', 'fast', 'ferplus') or file name."""
+    """Path of a shipped ONNX model by name ('default', 'fast', 'ferplus', 'fer2013') or file name."""
     fname = MODELS.get(name, name)
     p = _HERE / fname
     if not p.is_file():
