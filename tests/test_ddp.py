@@ -177,8 +177,9 @@ def test_a_crashed_process_ends_the_run_with_an_error(small_real, tmp_path):  # 
 
 
 def test_a_process_that_stops_answering_times_out(small_real, tmp_path):  # noqa: F811
-    run = Launch([*_args(small_real, tmp_path, "hang", "--epochs", "40"), "--dist-timeout", "5"])
-    run.wait_for("epoch   1/40")
+    # many epochs: a loaded machine must not finish the run before the worker is found and stopped
+    run = Launch([*_args(small_real, tmp_path, "hang", "--epochs", "400"), "--dist-timeout", "5"])
+    run.wait_for("epoch   1/400")
     pid = run.worker(1)
     os.kill(pid, signal.SIGSTOP)  # alive but silent: only a timeout can tell
     try:
