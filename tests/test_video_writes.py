@@ -140,12 +140,17 @@ def test_one_failed_output_replaces_none_of_the_others(clip, tmp_path, small_dis
 def test_ctrl_c_keeps_what_was_done_in_every_output(tmp_path):
     """Ctrl-C ends `ferkit video` with every output holding the frames done so far (and saying so)."""
     face = read_gray(fer_files("happy")[0])
-    # 60 s of video: a loaded machine must not finish the run between the first rows and the signal
-    long_clip = write_clip(tmp_path / "long.mp4", [still(face)], (320, 240), 15.0, 60.0, face_px=112)
+    long_clip = write_clip(tmp_path / "long.mp4", [still(face)], (320, 240), 15.0, 20.0, face_px=112)
     out, table, js = tmp_path / "o.avi", tmp_path / "t.csv", tmp_path / "s.json"
-    p = subprocess.Popen([sys.executable, "-m", "ferkit.cli", "video", str(long_clip), "--out", str(out),
-                          "--csv", str(table), "--json", str(js), "--min-face", "40", "--quiet", "--threads", "1"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a shell starts a background job (`pytest &`, as CI scripts may) with SIGINT ignored, and an exec'd child
+    # inherits "ignored": give the child the default disposition, as a terminal's Ctrl-C would find it
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "ferkit.cli", "video", str(long_clip), "--out", str(out),
+                              "--csv", str(table), "--json", str(js), "--min-face", "40", "--quiet", "--threads",
+                              "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, old)
     try:
         end = time.monotonic() + 60
         while time.monotonic() < end:  # wait for a few analysed frames in the CSV being written
