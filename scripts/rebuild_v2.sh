@@ -18,7 +18,8 @@ step "trainable members of the v1 files (batch norm re-fitted from the int8 file
 [ -f "$out/init/d2/best.pt" ] || python scripts/ferplus_members.py src/ferkit/weights/ferkit-fer2013.onnx \
     --data "$data" --out "$out/init" --names d0 d1 d2
 if [ ! -f "$out/init/f0/best.pt" ]; then
-  git show "$V1_REV:src/ferkit/weights/ferkit-fast.onnx" > "$out/v1-fast.onnx"
+  git show "$V1_REV:src/ferkit/weights/ferkit-fast.onnx" > "$out/.v1-fast.onnx.tmp"  # never a half file
+  mv "$out/.v1-fast.onnx.tmp" "$out/v1-fast.onnx"
   python scripts/ferplus_members.py "$out/v1-fast.onnx" --data "$data" --out "$out/init" --names f0
 fi
 

@@ -11,11 +11,8 @@ keeping what is written). No torch.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import sys
-import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .options import STDOUT, add_json, add_progress, add_quiet, describe_default, progress_enabled, say_model
-from .predict_out import CSV_COLUMNS, JSON_SCHEMA, Writers
+from .predict_out import CSV_COLUMNS, JSON_SCHEMA, WriteInterrupts, Writers
 from .predict_parquet import add_parquet, open_writers
 from .predict_ray import add_ray_options
 
@@ -137,44 +134,7 @@ def _load(item: _Item, rec, crop_mode: bool, keep_image: bool) -> _Item:
     return item
 
 
-class _Interrupts:
-    """Ctrl-C during a batch's writes waits for them to end (an image is in every output or in none); at any
-    other moment it raises KeyboardInterrupt at once. Installed only in the main thread (signals go there)."""
-
-    def __init__(self):
-        self.writing = False
-        self.pending = False
-
-    def _handler(self, signum, frame):
-        if self.writing:
-            self.pending = True
-        else:
-            raise KeyboardInterrupt
-
-    @contextlib.contextmanager
-    def installed(self):
-        if threading.current_thread() is not threading.main_thread():
-            yield self
-            return
-        old = signal.signal(signal.SIGINT, self._handler)
-        try:
-            yield self
-        finally:
-            signal.signal(signal.SIGINT, old)
-
-    @contextlib.contextmanager
-    def writes(self):
-        self.writing = True
-        try:
-            yield
-        finally:
-            self.writing = False
-        if self.pending:
-            self.pending = False
-            raise KeyboardInterrupt
-
-
-def _classify_pending(pending: list[_Item], rec, writers: Writers, batch_size: int, sig: _Interrupts) -> None:
+def _classify_pending(pending: list[_Item], rec, writers: Writers, batch_size: int, sig: WriteInterrupts) -> None:
     """Classify the crops of ``pending`` (items read, not yet written) in one go, then write every item."""
     todo = [it for it in pending if not it.written]
     ok = [it for it in todo if not it.error and it.crops is not None and len(it.crops) and it.probs is None]
@@ -250,7 +210,7 @@ def cmd_predict(args) -> int:
         bar = tqdm(total=len(files), unit="img", file=sys.stderr, dynamic_ncols=True)
     t0 = time.perf_counter()
     ex = ThreadPoolExecutor(max_workers=workers)
-    sig = _Interrupts()
+    sig = WriteInterrupts()
     inflight: deque = deque()
     pending: list[_Item] = []
     keep = interrupted = False
@@ -320,7 +280,7 @@ def cmd_predict(args) -> int:
 
 
 def _finish_read(pending: list[_Item], inflight: deque, rec, writers: Writers, batch_size: int,
-                 sig: _Interrupts) -> None:
+                 sig: WriteInterrupts) -> None:
     """After a Ctrl-C: the files already read (pending, and those in flight whose reading is done) are
     classified and written, so that no finished work is lost; nothing new is read."""
     ready = pending + [f.result() for f in inflight if f.done() and not f.cancelled()]

@@ -10,10 +10,13 @@ leaves an image in one output and not in another.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -237,3 +240,41 @@ class Writers:
                  f"{a.json}: {self.json_file.lines} line(s)" if self.json_file else "",
                  f"{a.annotate}: {self.n_annotated} annotated copie(s)" if a.annotate else ""]
         return "; ".join(p for p in parts if p)
+
+
+class WriteInterrupts:
+    """Ctrl-C during a batch's writes waits for them to end (an image is in every output or in none); at any
+    other moment it raises KeyboardInterrupt at once. Installed only in the main thread (signals go there).
+    Shared by local and ``--ray`` runs."""
+
+    def __init__(self):
+        self.writing = False
+        self.pending = False
+
+    def _handler(self, signum, frame):
+        if self.writing:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        old = signal.signal(signal.SIGINT, self._handler)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, old)
+
+    @contextlib.contextmanager
+    def writes(self):
+        self.writing = True
+        try:
+            yield
+        finally:
+            self.writing = False
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt

@@ -13,17 +13,15 @@ else the outputs are not put in place). Ctrl-C keeps every image done in every o
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .options import STDOUT, describe_default, progress_enabled, say_model
+from .predict_out import WriteInterrupts
 from .predict_parquet import open_writers
 
 _ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
@@ -84,41 +82,6 @@ def _item(rows: dict) -> _Item:
                for r in faces]
     it.probs = np.array([[r[e] for e in EMOTIONS] for r in faces], np.float32)
     return it
-
-
-class _Writes:
-    """Ctrl-C while an image is being written waits for it to end (in every output or in none)."""
-
-    def __init__(self):
-        self.writing = self.pending = False
-
-    def _handler(self, signum, frame):
-        if self.writing:
-            self.pending = True
-        else:
-            raise KeyboardInterrupt
-
-    @contextlib.contextmanager
-    def installed(self):
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        old = signal.signal(signal.SIGINT, self._handler)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, old)
-
-    @contextlib.contextmanager
-    def guard(self):
-        self.writing = True
-        try:
-            yield
-        finally:
-            self.writing = False
-        if self.pending:
-            self.pending = False
-            raise KeyboardInterrupt
 
 
 def _check(args) -> int:
@@ -206,7 +169,7 @@ def _write(args, ds, paths, problems, how: str) -> int:
 
         bar = tqdm(total=n, unit="img", file=sys.stderr, dynamic_ncols=True)
     t0 = time.perf_counter()
-    sig = _Writes()
+    sig = WriteInterrupts()
     pending: dict[int, dict] = {}  # image -> {face: row} while its rows come in
     ready: dict[int, _Item] = {}
     next_image = duplicates = 0
@@ -216,7 +179,7 @@ def _write(args, ds, paths, problems, how: str) -> int:
     with sig.installed():
         try:
             writers = open_writers(args)
-            with sig.guard():
+            with sig.writes():
                 for item, why in problems:  # inputs that matched nothing: a row each, as in a local run
                     writers.error(item, f"{item}: {why}")
             for table in ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2):
@@ -230,7 +193,7 @@ def _write(args, ds, paths, problems, how: str) -> int:
                     if len(rows) == row["image_rows"]:
                         ready[i] = _item(pending.pop(i))
                 while next_image in ready:
-                    with sig.guard():
+                    with sig.writes():
                         writers.emit(ready.pop(next_image), None)
                         next_image += 1
                         writers.flush()
