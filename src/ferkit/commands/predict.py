@@ -23,7 +23,7 @@ import numpy as np
 
 from .options import STDOUT, add_json, add_progress, add_quiet, describe_default, progress_enabled, say_model
 from .predict_out import CSV_COLUMNS, JSON_SCHEMA, WriteInterrupts, Writers
-from .predict_parquet import add_parquet, open_writers
+from .predict_parquet import add_parquet, no_images, open_writers
 from .predict_ray import add_ray_options
 
 __all__ = ["CSV_COLUMNS", "JSON_SCHEMA", "add_parser", "cmd_predict"]
@@ -152,27 +152,6 @@ def _classify_pending(pending: list[_Item], rec, writers: Writers, batch_size: i
         writers.flush()
 
 
-def _no_images(args, problems) -> int:
-    """Nothing to read: each problem on stderr and (as for any input) an error row in --csv and --json."""
-    from ..outputs import check_outputs, safe_text
-
-    json_file = args.json if args.json not in (None, STDOUT) else None
-    check_outputs({"--csv": args.csv, "--json": json_file, "--parquet": args.parquet}, [])
-    writers = open_writers(args)
-    ok = False
-    try:
-        for item, why in problems:
-            writers.error(item, f"{item}: {why}")
-        ok = True
-    finally:
-        writers.close(keep=ok)
-    for name, path in (("rows", args.csv), ("JSON lines", json_file), ("Parquet rows", args.parquet)):
-        if path:
-            print(f"ferkit predict: {name} written to {safe_text(path)}", file=sys.stderr)
-    print("ferkit predict: error: no images to process", file=sys.stderr)
-    return 2
-
-
 def cmd_predict(args) -> int:
     from ..images import list_images
     from ..outputs import OutputError, check_outputs, output_paths, same_file
@@ -188,7 +167,7 @@ def cmd_predict(args) -> int:
         raise ValueError("--num-workers sets the workers of a --ray run; a local run has --workers")
     files, problems = list_images(args.paths)
     if not files:
-        return _no_images(args, problems)
+        return no_images(args, problems)
     # outputs never touch inputs (ferkit.outputs): checked before anything is written
     outs = output_paths(args.annotate, files, args.paths) if args.annotate else [None] * len(files)
     json_file = args.json if args.json not in (None, STDOUT) else None

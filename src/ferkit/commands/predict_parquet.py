@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
+from .options import STDOUT
 from .predict_out import Writers
 
 PARQUET_SUFFIX = ".parquet"
@@ -129,3 +131,25 @@ class ParquetWriters(Writers):
 def open_writers(args) -> Writers:
     """predict's writers for ``args``, with ``--parquet`` when it is given."""
     return ParquetWriters(args) if getattr(args, "parquet", None) else Writers(args)
+
+
+def no_images(args, problems) -> int:
+    """Nothing to read (local or --ray run): each problem on stderr and (as for any input) an error row in
+    --csv and --json."""
+    from ..outputs import check_outputs, safe_text
+
+    json_file = args.json if args.json not in (None, STDOUT) else None
+    check_outputs({"--csv": args.csv, "--json": json_file, "--parquet": args.parquet}, [])
+    writers = open_writers(args)
+    ok = False
+    try:
+        for item, why in problems:
+            writers.error(item, f"{item}: {why}")
+        ok = True
+    finally:
+        writers.close(keep=ok)
+    for name, path in (("rows", args.csv), ("JSON lines", json_file), ("Parquet rows", args.parquet)):
+        if path:
+            print(f"ferkit predict: {name} written to {safe_text(path)}", file=sys.stderr)
+    print("ferkit predict: error: no images to process", file=sys.stderr)
+    return 2

@@ -22,7 +22,7 @@ import numpy as np
 
 from .options import STDOUT, describe_default, progress_enabled, say_model
 from .predict_out import WriteInterrupts
-from .predict_parquet import open_writers
+from .predict_parquet import no_images, open_writers
 
 _ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
 
@@ -98,25 +98,6 @@ def _check(args) -> int:
     return threads
 
 
-def _no_images(args, problems) -> int:
-    from ..outputs import safe_text
-
-    writers = open_writers(args)
-    ok = False
-    try:
-        for item, why in problems:
-            writers.error(item, f"{item}: {why}")
-        ok = True
-    finally:
-        writers.close(keep=ok)
-    json_file = args.json if args.json not in (None, STDOUT) else None
-    for name, path in (("rows", args.csv), ("JSON lines", json_file), ("Parquet rows", args.parquet)):
-        if path:
-            print(f"ferkit predict: {name} written to {safe_text(path)}", file=sys.stderr)
-    print("ferkit predict: error: no images to process", file=sys.stderr)
-    return 2
-
-
 def predict_on_ray(args) -> int:
     from pathlib import Path
 
@@ -134,7 +115,7 @@ def predict_on_ray(args) -> int:
     check_outputs({"--csv": args.csv, "--json": json_file, "--parquet": args.parquet},
                   [Path(p) for p in paths if not is_uri(p)])
     if not paths:
-        return _no_images(args, problems)
+        return no_images(args, problems)
     model_path = _resolve_model(args.model)  # a wrong name or file: said here, before any cluster is joined
     detector = resolve_name("full" if args.crop else args.detector)
     say_model("predict", model_path)
