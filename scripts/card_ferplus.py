@@ -55,8 +55,13 @@ def _dev_rows(dev: dict) -> list[str]:
     return L
 
 
-def _round2_rows(results: Path) -> list[str]:
-    """Round 2's screens: every ensemble (and prior) tried per slot, and the best that pass."""
+def _prior(v: dict) -> str:
+    prior = v.get("class_prior", {"neutral": v.get("neutral_prior", 0.0)})
+    return ", ".join(f"{e} {b:+g}" for e, b in prior.items() if b) or "none"
+
+
+def _search_rows(results: Path) -> list[str]:
+    """Rounds 2 and 3's screens: every ensemble (and prior) tried per slot, and the best that pass."""
     L = []
     for slot, name in (("default", "ferplus-dev.json"), ("fast", "ferplus-dev-fast.json")):
         path = results / name
@@ -64,36 +69,44 @@ def _round2_rows(results: Path) -> list[str]:
         for key, summ in dev.items():
             if not key.startswith("search-summary:"):
                 continue
-            rows = [v for k, v in dev.items() if k.startswith("search:") and v.get("bank") == key.split(":", 1)[1]]
+            tag = key.split(":")[1] if key.count(":") > 1 else ""
+            rows = [v for k, v in dev.items() if k.startswith("search:") and v.get("bank") == key.rsplit(":", 1)[1]
+                    and v.get("tag", "") == tag]
             ok = sorted((v for v in rows if v["screen"]), key=lambda v: -v["ferplus_public"])[:3]
             ref = summ["baseline_scores"]
-            L.append(f"Round 2, `{slot}`: `ferplus_dev.py search` tried {summ['candidates']:,} candidates "
-                     f"(ensembles of {'/'.join(map(str, summ['sizes']))} of {len(summ['networks'])} networks, "
-                     f"neutral prior {', '.join(f'{b:g}' for b in summ['neutral_priors'])}) against the v1 `{slot}` "
+            grid = f"neutral prior {', '.join(f'{b:g}' for b in summ['neutral_priors'])}" + "".join(
+                f"; {p.replace('=', ' prior ')}" for p in summ.get("priors", []))
+            gate = (f"; clear-by-both gate on {', '.join(summ['clear_gate'])}" if summ.get("clear_gate") else "")
+            L.append(f"{'Round 3' if tag == 'round3' else 'Round 2'}, `{slot}`: `ferplus_dev.py search` tried "
+                     f"{summ['candidates']:,} candidates (ensembles of {'/'.join(map(str, summ['sizes']))} of "
+                     f"{len(summ['networks'])} networks; {grid}) against the v1 `{slot}` "
                      f"({fmt_pct(ref['photos'])} photos, {fmt_pct(ref['ferplus_public'])} FER+ PublicTest on the "
-                     f"cached crops); {summ['screened']:,} pass the screen. The best of them (`{name}`):\n")
-            L += ["| candidate | neutral prior | FER+ PublicTest | FER2013 PublicTest | photos (cached crops) "
-                  "| angry / happy / sad recall |", "|---|---:|---:|---:|---:|---|"]
+                     f"cached crops{gate}); {summ['screened']:,} pass the screen. The best of them (`{name}`):\n")
+            L += ["| candidate | class prior | FER+ PublicTest | FER2013 PublicTest | photos (cached crops) "
+                  "| angry / happy / sad recall |", "|---|---|---:|---:|---:|---|"]
             for v in ok:
                 rec = " / ".join(fmt_pct(v["photo_recall"][e]) for e in ("angry", "happy", "sad"))
-                L.append(f"| {' + '.join(v['members'])} | {v['neutral_prior']:g} | {fmt_pct(v['ferplus_public'])} "
+                L.append(f"| {' + '.join(v['members'])} | {_prior(v)} | {fmt_pct(v['ferplus_public'])} "
                          f"| {fmt_pct(v['fer2013_public'])} | {fmt_pct(v['photos'])} | {rec} |")
             L.append("")
     return L
 
 
 def _selection_rows(sel: dict) -> list[str]:
-    L = ["| slot | candidate | webphotos-dev end to end | angry / happy / sad recall | faces/s "
-         "| FER+ PublicTest | passes | |", "|---|---|---:|---|---:|---:|---|---|"]
+    clear = any("clear_recall" in r for rows in sel["slots"].values() for r in rows)
+    L = ["| slot | candidate | webphotos-dev end to end | angry / happy / sad recall | faces/s | FER+ PublicTest "
+         + ("| clear-by-both recall, angry / happy / sad / surprise (fear) " if clear else "") + "| passes | |",
+         "|---|---|---:|---|---:|---:|" + ("---|" if clear else "") + "---|---|"]
     for slot, rows in sel["slots"].items():
         for r in rows:
             rec = " / ".join(fmt_pct(r["recall"][e]) for e in ("angry", "happy", "sad"))
+            cl = (" / ".join(fmt_pct(r["clear_recall"][e]) for e in ("angry", "happy", "sad", "surprise"))
+                  + f" ({fmt_pct(r['clear_recall']['fear'])}) | ") if clear else ""
             L.append(f"| {slot} | {r['name']} | {fmt_pct(r['e2e'])} | {rec} | {r['faces_per_s']:.1f} "
-                     f"| {fmt_pct(r['ferplus_public'])} | {r['passes']} | "
+                     f"| {fmt_pct(r['ferplus_public'])} | {cl}{r['passes']} | "
                      f"{'**picked**' if r.get('shipped') else ''} |")
     L.append("")
     return L
-
 
 
 def ferplus_section(measured: dict, results: Path) -> list[str]:
@@ -150,7 +163,7 @@ def ferplus_section(measured: dict, results: Path) -> list[str]:
               "marked, bf16; photos = the largest face of each of the 805 webphotos-dev photos, cropped as "
               "`ferkit predict` crops it):\n"]
         L += _dev_rows(dev)
-        L += _round2_rows(results)
+        L += _search_rows(results)
     if dev and not sel:
         L += ["The rule that picks the shipped files (`results/ferplus-selection-rule.md`) has not been applied to "
               "exported candidates yet (`scripts/ferplus_select.py` writes `results/ferplus-selection.json`).\n"]
@@ -169,4 +182,12 @@ def ferplus_section(measured: dict, results: Path) -> list[str]:
               " the four best `default` candidates of the screen in its order, and `fast`'s one), the files "
               "shipped as `default` and `fast` since:\n"]
         L += _selection_rows(sel2)
+    sel3_path = results / "ferplus-selection-round3.json"
+    if sel3_path.exists():
+        sel3 = json.loads(sel3_path.read_text())
+        L += [f"Round 3 (`results/ferplus-selection-round3.json`, {sel3.get('command', '')}, {sel3.get('date', '')}):"
+              " the same networks with a class prior over neutral, angry and sad; gates against v1 (the first row "
+              "of each slot), v2 among the candidates, plus the clear-by-both gate (PublicTest images whose FER2013 "
+              "label is the crowd's majority):\n"]
+        L += _selection_rows(sel3)
     return L

@@ -202,9 +202,31 @@ def scores(probs_pub, probs_photo, dev) -> dict:
     ph = np.where(py >= 0, probs_photo.argmax(1), -9)
     truth = np.where(py >= 0, py, -1 - py)
     rec = {EMOTIONS[c]: float((ph[truth == c] == c).mean()) for c in np.unique(truth)}
+    clear = y == maj  # clear by both: FER2013's label is the crowd's majority
     return {"fer2013_public": float((pp == y).mean()), "ferplus_public": float((pp[keep] == maj[keep]).mean()),
             "ferplus_public_n": int(keep.sum()), "vote_ce_public": ce, "photos": float((ph == truth).mean()),
-            "photos_n": int(len(truth)), "photo_recall": rec}
+            "photos_n": int(len(truth)), "photo_recall": rec,
+            "clear_recall": {EMOTIONS[c]: float((pp[clear & (y == c)] == c).mean()) for c in range(len(EMOTIONS))},
+            "clear_n": {EMOTIONS[c]: int((clear & (y == c)).sum()) for c in range(len(EMOTIONS))}}
+
+
+def clear_gated(ref: dict, min_n: int = 100) -> list[str]:
+    """The classes the clear-by-both gate checks (round 3 of the rule): at least ``min_n`` PublicTest images whose
+    FER2013 label is the crowd's majority, neutral excepted."""
+    return [e for e, n in ref["clear_n"].items() if n >= min_n and e != "neutral"]
+
+
+def prior_grid(neutral: list[float], specs: list[str]) -> list[dict[str, float]]:
+    """Every combination of the offsets to try: ``--neutral-prior B ...`` and ``--prior EMOTION=B,B,...``."""
+    import itertools
+
+    axes = {"neutral": neutral}
+    for s in specs:
+        e, _, bs = s.partition("=")
+        if e not in EMOTIONS or not bs:
+            raise SystemExit(f"--prior {s!r}: give EMOTION=B[,B...] with EMOTION one of {', '.join(EMOTIONS)}")
+        axes[e] = [float(b) for b in bs.split(",")]
+    return [{e: b for e, b in zip(axes, combo) if b} for combo in itertools.product(*axes.values())]
 
 
 def cmd_table(a) -> int:
@@ -230,8 +252,9 @@ def cmd_table(a) -> int:
 
 
 def cmd_search(a) -> int:
-    """Every ensemble of --size banks (uniform average, then each --neutral-prior offset), screened like the
-    rule's gates on the cached crops; the --keep best screened ones and the --top best on FER+ go to --json."""
+    """Every ensemble of --size banks (uniform average, then each class prior of the grid), screened like the
+    rule's gates on the cached crops (and, with --clear-gate, PublicTest's clear-by-both recall); the --keep best
+    screened ones and the --top best on FER+ go to --json, tagged with --tag."""
     import itertools
 
     dev = np.load(a.dev)
@@ -239,37 +262,42 @@ def cmd_search(a) -> int:
     base = Path(a.baseline) if a.baseline.endswith(".npz") else Path(a.bank) / f"{a.baseline}.npz"
     ref_bank = np.load(base)
     ref = scores(ref_bank["pub"], ref_bank["photo"], dev)
+    gated = clear_gated(ref) if a.clear_gate else []
+    grid = prior_grid(a.neutral_prior, a.prior)
     rows = {}
     for size in a.size:
         for combo in itertools.combinations(a.banks, size):
             pub = np.mean([banks[m]["pub"] for m in combo], 0)
             photo = np.mean([banks[m]["photo"] for m in combo], 0)
-            for b in a.neutral_prior:
-                f = np.ones(len(EMOTIONS))
-                f[EMOTIONS.index("neutral")] = np.exp(b)
+            for prior in grid:
+                f = np.exp([prior.get(e, 0.0) for e in EMOTIONS])
                 r = scores(pub * f / (pub * f).sum(1, keepdims=True), photo * f / (photo * f).sum(1, keepdims=True),
                            dev)
                 r["screen"] = bool(r["photos"] >= ref["photos"] and all(
                     r["photo_recall"][e] >= ref["photo_recall"][e] - 0.05 for e in r["photo_recall"]
-                    if e != "neutral"))
-                key = "+".join(combo) + (f"@neutral{b:+g}" if b else "")
-                rows[key] = {"members": list(combo), "neutral_prior": b, "bank": str(a.bank), **r}
+                    if e != "neutral") and all(r["clear_recall"][e] >= ref["clear_recall"][e] - 0.05 for e in gated))
+                key = "+".join(combo) + ("@" + ",".join(f"{e}{b:+g}" for e, b in prior.items()) if prior else "")
+                rows[key] = {"members": list(combo), "neutral_prior": prior.get("neutral", 0.0), "class_prior": prior,
+                             "bank": str(a.bank), **({"tag": a.tag} if a.tag else {}), **r}
     order = sorted(rows, key=lambda k: -rows[k]["ferplus_public"])
     print(f"baseline {base}: FER+ {ref['ferplus_public']:.2%}, photos {ref['photos']:.2%}; {len(rows)} candidates, "
-          f"{sum(r['screen'] for r in rows.values())} pass the screen")
+          f"{sum(r['screen'] for r in rows.values())} pass the screen" + (f" (clear-by-both gate: {', '.join(gated)})"
+                                                                           if gated else ""))
     shown = [k for k in order if rows[k]["screen"]][:a.top] if a.screened_only else order[:a.top]
     for k in shown:
         r = rows[k]
-        print(f"{k:48s} FER+ {r['ferplus_public']:.2%}  FER2013 {r['fer2013_public']:.2%}  photos {r['photos']:.2%}  "
+        print(f"{k:56s} FER+ {r['ferplus_public']:.2%}  FER2013 {r['fer2013_public']:.2%}  photos {r['photos']:.2%}  "
               + " ".join(f"{e} {v:.1%}" for e, v in r["photo_recall"].items()) + ("  screen ok" if r["screen"] else ""))
     if a.json:
         keep = set([k for k in order if rows[k]["screen"]][:a.keep]) | set(order[:a.top])
+        tag = f"{a.tag}:" if a.tag else ""
         old = json.loads(Path(a.json).read_text()) if Path(a.json).exists() else {}
-        old.update({f"search:{k}": v for k, v in rows.items() if k in keep})
-        old[f"search-summary:{a.bank}"] = {
+        old.update({f"search:{tag}{k}": v for k, v in rows.items() if k in keep})
+        old[f"search-summary:{tag}{a.bank}"] = {
             "baseline": str(base), "baseline_scores": ref, "sizes": a.size, "neutral_priors": a.neutral_prior,
-            "networks": a.banks, "candidates": len(rows), "screened": sum(r["screen"] for r in rows.values()),
-            "kept_here": len(keep)}
+            "priors": a.prior, "clear_gate": gated, "networks": a.banks, "candidates": len(rows),
+            "screened": sum(r["screen"] for r in rows.values()), "kept_here": len(keep),
+            "screened_order": [k for k in order if rows[k]["screen"]][:a.keep]}
         atomic_write_text(a.json, json.dumps(old, indent=1) + "\n")
     return 0
 
@@ -320,6 +348,11 @@ def main() -> int:
     p.add_argument("--size", type=int, nargs="+", default=[3], help="ensemble sizes to try")
     p.add_argument("--neutral-prior", type=float, nargs="+", default=[0.0], metavar="B",
                    help="log offsets on neutral to try (p_neutral x e^B, renormalised)")
+    p.add_argument("--prior", action="append", default=[], metavar="EMOTION=B,B,...",
+                   help="more classes' log offsets to try (repeatable); the grid is every combination")
+    p.add_argument("--clear-gate", action="store_true", help="also screen on PublicTest's clear-by-both recall "
+                                                             "(classes with >= 100 such images, neutral excepted)")
+    p.add_argument("--tag", help="tag for this search's rows and summary in --json (e.g. round3)")
     p.add_argument("--top", type=int, default=15)
     p.add_argument("--screened-only", action="store_true", help="print only candidates that pass the screen")
     p.add_argument("--keep", type=int, default=50, help="screened candidates kept in --json (the best on FER+)")
