@@ -1,6 +1,6 @@
 """Rebuild the v1 int8 files (FER2013 labels) from the float-arithmetic files they replaced: ``ferkit-fer2013.onnx``
 (the v1 `default`, shipped as `fer2013`) and v1's `fast` (written to ``--fast-out``: it no longer ships; it is
-where today's `fast` starts from, scripts/rebuild_v2.sh).
+where today's `fast` starts from, scripts/rebuild_shipped.sh).
 
     python scripts/quantize_shipped.py --data ../shared/fer2013 [--pareto results/quant-pareto.json]
     # as run for the shipped files (fast's network: scripts/thin_fast.py, see MODEL_CARD.md)

@@ -24,8 +24,9 @@ def test_every_shipped_model_says_what_labels_it_learned():
     assert info["default"]["trained_labels"].startswith("plausible:1")  # v2: votes + labels a worker also gave
     assert info["fast"]["trained_labels"].startswith("plausible:2")
     assert info["ferplus"]["trained_labels"].startswith("ferplus")
-    # the decision prior each v2 file carries inside its graph is said too
-    assert info["default"]["class_prior"] == {"neutral": -0.5} and info["fast"]["class_prior"] == {"neutral": -0.75}
+    # the decision prior each v2/v3 file carries inside its graph is said too
+    assert info["default"]["class_prior"] == {"neutral": -0.5}
+    assert info["fast"]["class_prior"] == {"angry": 0.5, "sad": 0.25}
     assert info["fer2013"]["class_prior"] == {} and info["ferplus"]["class_prior"] == {}
     head = json.loads((Path(list_shipped()["default"]).parent / "headline.json").read_text())["models"]
     for name in info:  # the model card measured every shipped file under both label sets

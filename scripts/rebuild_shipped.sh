@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Rebuild the v2 shipped `default` and `fast` (issue 22) from the v1 files, on CPU; resumable step by step.
-#   bash scripts/rebuild_v2.sh [OUT_DIR]      (default runs/v2; FERKIT_FER2013, FERKIT_FERPLUS_VOTES to move the data)
+# Rebuild the shipped `default` (v2) and `fast` (v3) of issue 22 from the v1 files, on CPU; resumable step by step.
+#   bash scripts/rebuild_shipped.sh [OUT_DIR]  (default runs/v2; FERKIT_FER2013, FERKIT_FERPLUS_VOTES to move the data)
 # Wall time on 2 CPU cores (this repo's machine, otherwise idle): members ~1 min, targets ~20 s, each fine-tune
 # ~8 min (fernet_m) / ~6 min (fernet_mt), exports ~1.5 min and ~40 s: about 27 minutes in all.
 # The fine-tunes are not bit-for-bit reproducible (threads, float sums); `scripts/ferplus_select.py` re-checks the
-# rule on what this writes (results/ferplus-selection-rule.md, round 2).
+# rule on what this writes (results/ferplus-selection-rule.md: `default` picked in round 2, `fast` in round 3).
 set -euo pipefail
 out=${1:-runs/v2}
 data=${FERKIT_FER2013:-../shared/fer2013}
@@ -45,7 +45,7 @@ step "export default: d1-p100 + d2-p100, flip views, neutral prior -0.5, int8 (f
 ferkit export "$out/ft/d1-p100/last.pt" "$out/ft/d2-p100/last.pt" --out "$out/ferkit-default.onnx" --tta flip \
     --temperature 1 --parity-data "$data" --quantize int8 --quant-data "$data" --float-first-conv \
     --class-prior neutral=-0.5
-step "export fast: f0-p200, one view, neutral prior -0.75, int8"
+step "export fast: f0-p200, one view, class prior angry +0.5 and sad +0.25, int8"
 ferkit export "$out/ft/f0-p200/last.pt" --out "$out/ferkit-fast.onnx" --tta none --temperature 1 \
-    --parity-data "$data" --quantize int8 --quant-data "$data" --class-prior neutral=-0.75
+    --parity-data "$data" --quantize int8 --quant-data "$data" --class-prior angry=0.5 --class-prior sad=0.25
 step "done: $out/ferkit-default.onnx, $out/ferkit-fast.onnx"
