@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from pathlib import Path
 
@@ -36,11 +35,18 @@ import numpy as np
 
 from ferkit.data.readers import _atomic_save_npz as save_npz  # temp file + rename, never a half file
 from ferkit.emotions import EMOTIONS
-from ferkit.outputs import atomic_write_text, check_script_outputs
+from ferkit.outputs import check_script_outputs
 
-# FER+ vote columns, and where each of the 7 emotions sits among them
-FERPLUS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
-TO_FERPLUS = [FERPLUS.index(n) for n in ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise")]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ferplus_screen import (  # noqa: E402
+    FERPLUS,
+    TO_FERPLUS,
+    cmd_search,
+    cmd_table,
+    distribution,
+    largest_face_crop,
+    majority,
+)
 
 
 def read_votes(path: str) -> dict[str, tuple[np.ndarray, str]]:
@@ -49,26 +55,6 @@ def read_votes(path: str) -> dict[str, tuple[np.ndarray, str]]:
         for row in csv.DictReader(f):
             out[row["file"]] = (np.array([int(row[c]) for c in FERPLUS], np.int64), row["status"])
     return out
-
-
-def majority(votes: np.ndarray) -> np.ndarray:
-    """FER+ majority label in ferkit's 7 classes, -1 where there is none (or it is contempt/unknown/NF):
-    ferkit.data.ferplus's rule on raw counts in FER+'s column order."""
-    from ferkit.data.ferplus import COLUMN_EMOTION, majority_of
-
-    col = majority_of(votes)
-    return np.where(col >= 0, COLUMN_EMOTION[np.maximum(col, 0)], -1)
-
-
-def distribution(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 7) vote distribution after the outlier rule, and a mask of images that have one (mostly a face)."""
-    from ferkit.data.ferplus import drop_outliers
-
-    v = drop_outliers(votes).astype(np.float64)
-    emo = v[:, TO_FERPLUS]
-    ok = (emo.sum(1) > 0) & (v[:, 8:].sum(1) * 2 < v.sum(1))
-    d = emo / np.maximum(emo.sum(1, keepdims=True), 1)
-    return d.astype(np.float32), ok
 
 
 def load_votes_for(split, votes_csv: str) -> np.ndarray:
@@ -99,16 +85,15 @@ def cmd_prepare(a) -> int:
             files.append(str(f))
             ys.append(k)
             try:
-                dets, cr, _ = rec.locate(read_image(f))
+                crop = largest_face_crop(rec, read_image(f))
             except ImageError as e:
                 print(f"skipped {e}", file=sys.stderr)
-                dets = []
-            if not dets:
+                crop = None
+            if crop is None:
                 crops.append(np.zeros((48, 48), np.uint8))  # no face: photo_y holds -1 - label
                 ys[-1] = -1 - k
                 continue
-            big = int(np.argmax([d.box[2] * d.box[3] for d in dets]))
-            crops.append(cr[big])
+            crops.append(crop)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     save_npz(Path(a.out), pub_x=pub.images, pub_y=pub.labels, pub_votes=votes,
                         photo_x=np.stack(crops).astype(np.uint8), photo_y=np.array(ys), photo_files=np.array(files))
@@ -192,116 +177,6 @@ def cmd_bank_onnx(a) -> int:
     return 0
 
 
-def scores(probs_pub, probs_photo, dev) -> dict:
-    y, maj = dev["pub_y"], majority(dev["pub_votes"])
-    pp = probs_pub.argmax(1)
-    keep = maj >= 0
-    dist, ok = distribution(dev["pub_votes"])
-    ce = float(-(dist[ok] * np.log(np.clip(probs_pub[ok], 1e-7, 1))).sum(1).mean())
-    py = dev["photo_y"]
-    ph = np.where(py >= 0, probs_photo.argmax(1), -9)
-    truth = np.where(py >= 0, py, -1 - py)
-    rec = {EMOTIONS[c]: float((ph[truth == c] == c).mean()) for c in np.unique(truth)}
-    clear = y == maj  # clear by both: FER2013's label is the crowd's majority
-    return {"fer2013_public": float((pp == y).mean()), "ferplus_public": float((pp[keep] == maj[keep]).mean()),
-            "ferplus_public_n": int(keep.sum()), "vote_ce_public": ce, "photos": float((ph == truth).mean()),
-            "photos_n": int(len(truth)), "photo_recall": rec,
-            "clear_recall": {EMOTIONS[c]: float((pp[clear & (y == c)] == c).mean()) for c in range(len(EMOTIONS))},
-            "clear_n": {EMOTIONS[c]: int((clear & (y == c)).sum()) for c in range(len(EMOTIONS))}}
-
-
-def clear_gated(ref: dict, min_n: int = 100) -> list[str]:
-    """The classes the clear-by-both gate checks (round 3 of the rule): at least ``min_n`` PublicTest images whose
-    FER2013 label is the crowd's majority, neutral excepted."""
-    return [e for e, n in ref["clear_n"].items() if n >= min_n and e != "neutral"]
-
-
-def prior_grid(neutral: list[float], specs: list[str]) -> list[dict[str, float]]:
-    """Every combination of the offsets to try: ``--neutral-prior B ...`` and ``--prior EMOTION=B,B,...``."""
-    import itertools
-
-    axes = {"neutral": neutral}
-    for s in specs:
-        e, _, bs = s.partition("=")
-        if e not in EMOTIONS or not bs:
-            raise SystemExit(f"--prior {s!r}: give EMOTION=B[,B...] with EMOTION one of {', '.join(EMOTIONS)}")
-        axes[e] = [float(b) for b in bs.split(",")]
-    return [{e: b for e, b in zip(axes, combo) if b} for combo in itertools.product(*axes.values())]
-
-
-def cmd_table(a) -> int:
-    dev = np.load(a.dev)
-    rows = {}
-    for spec in a.candidate:
-        name, members = spec.rsplit("=", 1)
-        banks = [np.load(Path(a.bank) / f"{m}.npz") for m in members.split("+")]
-        pub = np.mean([b["pub"] for b in banks], 0)
-        photo = np.mean([b["photo"] for b in banks], 0)
-        rows[name] = {"members": members.split("+"), **scores(pub, photo, dev)}
-    print("| candidate | FER2013 PublicTest | FER+ PublicTest majority | vote CE | photos (cached crops) | "
-          + " | ".join(f"{e} recall" for e in next(iter(rows.values()))["photo_recall"]) + " |")
-    print("|---|---:|---:|---:|---:|" + "---:|" * len(next(iter(rows.values()))["photo_recall"]))
-    for n, r in rows.items():
-        print(f"| {n} | {r['fer2013_public']:.2%} | {r['ferplus_public']:.2%} | {r['vote_ce_public']:.3f} | "
-              f"{r['photos']:.2%} | " + " | ".join(f"{v:.1%}" for v in r["photo_recall"].values()) + " |")
-    if a.json:
-        old = json.loads(Path(a.json).read_text()) if Path(a.json).exists() else {}
-        old.update(rows)
-        atomic_write_text(a.json, json.dumps(old, indent=1) + "\n")
-    return 0
-
-
-def cmd_search(a) -> int:
-    """Every ensemble of --size banks (uniform average, then each class prior of the grid), screened like the
-    rule's gates on the cached crops (and, with --clear-gate, PublicTest's clear-by-both recall); the --keep best
-    screened ones and the --top best on FER+ go to --json, tagged with --tag."""
-    import itertools
-
-    dev = np.load(a.dev)
-    banks = {m: np.load(Path(a.bank) / f"{m}.npz") for m in a.banks}
-    base = Path(a.baseline) if a.baseline.endswith(".npz") else Path(a.bank) / f"{a.baseline}.npz"
-    ref_bank = np.load(base)
-    ref = scores(ref_bank["pub"], ref_bank["photo"], dev)
-    gated = clear_gated(ref) if a.clear_gate else []
-    grid = prior_grid(a.neutral_prior, a.prior)
-    rows = {}
-    for size in a.size:
-        for combo in itertools.combinations(a.banks, size):
-            pub = np.mean([banks[m]["pub"] for m in combo], 0)
-            photo = np.mean([banks[m]["photo"] for m in combo], 0)
-            for prior in grid:
-                f = np.exp([prior.get(e, 0.0) for e in EMOTIONS])
-                r = scores(pub * f / (pub * f).sum(1, keepdims=True), photo * f / (photo * f).sum(1, keepdims=True),
-                           dev)
-                r["screen"] = bool(r["photos"] >= ref["photos"] and all(
-                    r["photo_recall"][e] >= ref["photo_recall"][e] - 0.05 for e in r["photo_recall"]
-                    if e != "neutral") and all(r["clear_recall"][e] >= ref["clear_recall"][e] - 0.05 for e in gated))
-                key = "+".join(combo) + ("@" + ",".join(f"{e}{b:+g}" for e, b in prior.items()) if prior else "")
-                rows[key] = {"members": list(combo), "neutral_prior": prior.get("neutral", 0.0), "class_prior": prior,
-                             "bank": str(a.bank), **({"tag": a.tag} if a.tag else {}), **r}
-    order = sorted(rows, key=lambda k: -rows[k]["ferplus_public"])
-    print(f"baseline {base}: FER+ {ref['ferplus_public']:.2%}, photos {ref['photos']:.2%}; {len(rows)} candidates, "
-          f"{sum(r['screen'] for r in rows.values())} pass the screen" + (f" (clear-by-both gate: {', '.join(gated)})"
-                                                                           if gated else ""))
-    shown = [k for k in order if rows[k]["screen"]][:a.top] if a.screened_only else order[:a.top]
-    for k in shown:
-        r = rows[k]
-        print(f"{k:56s} FER+ {r['ferplus_public']:.2%}  FER2013 {r['fer2013_public']:.2%}  photos {r['photos']:.2%}  "
-              + " ".join(f"{e} {v:.1%}" for e, v in r["photo_recall"].items()) + ("  screen ok" if r["screen"] else ""))
-    if a.json:
-        keep = set([k for k in order if rows[k]["screen"]][:a.keep]) | set(order[:a.top])
-        tag = f"{a.tag}:" if a.tag else ""
-        old = json.loads(Path(a.json).read_text()) if Path(a.json).exists() else {}
-        old.update({f"search:{tag}{k}": v for k, v in rows.items() if k in keep})
-        old[f"search-summary:{tag}{a.bank}"] = {
-            "baseline": str(base), "baseline_scores": ref, "sizes": a.size, "neutral_priors": a.neutral_prior,
-            "priors": a.prior, "clear_gate": gated, "networks": a.banks, "candidates": len(rows),
-            "screened": sum(r["screen"] for r in rows.values()), "kept_here": len(keep),
-            "screened_order": [k for k in order if rows[k]["screen"]][:a.keep]}
-        atomic_write_text(a.json, json.dumps(old, indent=1) + "\n")
-    return 0
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -338,6 +213,8 @@ def main() -> int:
     p.add_argument("--bank", required=True)
     p.add_argument("--candidate", action="append", required=True, help="NAME=bank1+bank2+...")
     p.add_argument("--json")
+    p.add_argument("--allow-stale-crops", action="store_true", help="skip the check that the cached crops are "
+                                                                    "today's")
     p.set_defaults(func=cmd_table)
     p = sub.add_parser("search")
     p.add_argument("banks", nargs="+")
@@ -353,6 +230,8 @@ def main() -> int:
     p.add_argument("--clear-gate", action="store_true", help="also screen on PublicTest's clear-by-both recall "
                                                              "(classes with >= 100 such images, neutral excepted)")
     p.add_argument("--tag", help="tag for this search's rows and summary in --json (e.g. round3)")
+    p.add_argument("--allow-stale-crops", action="store_true", help="skip the check that the cached crops are "
+                                                                    "today's")
     p.add_argument("--top", type=int, default=15)
     p.add_argument("--screened-only", action="store_true", help="print only candidates that pass the screen")
     p.add_argument("--keep", type=int, default=50, help="screened candidates kept in --json (the best on FER+)")

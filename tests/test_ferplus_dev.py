@@ -1,8 +1,10 @@
-"""The issue-22 screen (scripts/ferplus_dev.py) on hand-made rows: the class-prior grid and the clear-by-both
-recall that round 3 of the selection rule gates on."""
+"""The issue-22 screen (scripts/ferplus_screen.py, behind `screen.py table/search`) on hand-made rows: the
+class-prior grid and the clear-by-both recall that round 3 of the selection rule gates on; and the check that
+the cached photo crops are the ones ferkit cuts today (round 4), on real photos."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 import numpy as np
@@ -12,7 +14,7 @@ from conftest import REPO
 from ferkit.emotions import EMOTIONS
 
 sys.path.insert(0, str(REPO / "scripts"))
-import ferplus_dev  # noqa: E402
+import ferplus_screen as screen  # noqa: E402
 
 A, H, N, S = (EMOTIONS.index(e) for e in ("angry", "happy", "neutral", "sad"))
 
@@ -20,18 +22,18 @@ A, H, N, S = (EMOTIONS.index(e) for e in ("angry", "happy", "neutral", "sad"))
 def _votes(col: str) -> list[int]:
     """Ten FER+ votes all on one column (FER+'s column order)."""
     v = [0] * 10
-    v[ferplus_dev.FERPLUS.index(col)] = 10
+    v[screen.FERPLUS.index(col)] = 10
     return v
 
 
 def test_prior_grid_is_every_combination_and_leaves_zero_offsets_out():
-    grid = ferplus_dev.prior_grid([0.0, -0.5], ["angry=0,0.25", "sad=0.5"])
+    grid = screen.prior_grid([0.0, -0.5], ["angry=0,0.25", "sad=0.5"])
     assert grid == [{"sad": 0.5}, {"angry": 0.25, "sad": 0.5}, {"neutral": -0.5, "sad": 0.5},
                     {"neutral": -0.5, "angry": 0.25, "sad": 0.5}]
-    assert ferplus_dev.prior_grid([0.0], []) == [{}]
+    assert screen.prior_grid([0.0], []) == [{}]
     for bad in ("anger=0.5", "angry", "angry="):
         with pytest.raises(SystemExit, match="--prior"):
-            ferplus_dev.prior_grid([0.0], [bad])
+            screen.prior_grid([0.0], [bad])
 
 
 def test_clear_by_both_recall_counts_only_images_where_the_label_is_the_crowds_majority():
@@ -43,10 +45,31 @@ def test_clear_by_both_recall_counts_only_images_where_the_label_is_the_crowds_m
     probs = np.eye(len(EMOTIONS))[pred] * 0.9 + 0.1 / len(EMOTIONS)
     dev = {"pub_y": y, "pub_votes": np.array([_votes(r[1]) for r in rows]),
            "photo_y": np.array([A, H]), "photo_x": np.zeros((2, 48, 48))}
-    r = ferplus_dev.scores(probs, np.eye(len(EMOTIONS))[[A, N]], dev)
+    r = screen.scores(probs, np.eye(len(EMOTIONS))[[A, N]], dev)
     assert r["clear_n"]["angry"] == 2 and r["clear_n"]["sad"] == 1 and r["clear_n"]["happy"] == 1
     assert r["clear_recall"]["angry"] == 0.5 and r["clear_recall"]["sad"] == 1.0  # row 5 (crowd: happy) not counted
     assert r["ferplus_public"] == pytest.approx(4 / 6)  # right: rows 0, 2 (crowd neutral), 3, 4; wrong: 1, 5
     assert r["photo_recall"] == {"angry": 1.0, "happy": 0.0}
     big = {**r, "clear_n": {e: (150 if e in ("angry", "neutral") else 20) for e in EMOTIONS}}
-    assert ferplus_dev.clear_gated(big) == ["angry"]  # enough images, neutral excepted
+    assert screen.clear_gated(big) == ["angry"]  # enough images, neutral excepted
+
+
+PHOTOS = REPO.parent / "shared" / "webphotos-dev"
+
+
+@pytest.mark.skipif(not PHOTOS.is_dir(), reason="needs ../shared/webphotos-dev")
+def test_stale_cached_crops_are_caught_before_a_screen(tmp_path):
+    from ferkit.images import read_image
+    from ferkit.recognizer import Recognizer
+
+    files = sorted((PHOTOS / "happy").iterdir())[:3]
+    rec = Recognizer(model="fast", detector="centerface")
+    x = np.stack([screen.largest_face_crop(rec, read_image(str(f))) for f in files])
+    dev = {"photo_files": np.array([str(f) for f in files]), "photo_y": np.full(3, H), "photo_x": x}
+    assert screen.stale_crops(dev) == 0
+    x2 = x.copy()
+    x2[1, 10:20, 10:20] ^= 0xFF  # one crop cut differently (as round 1's cache was, by older crop code)
+    assert screen.stale_crops({**dev, "photo_x": x2}) == 1
+    assert screen.stale_crops({**dev, "photo_y": np.array([H, -1 - H, H])}) == 1  # "no face" that has one
+    with pytest.raises(SystemExit, match="prepare"):
+        screen.check_fresh({**dev, "photo_x": x2}, argparse.Namespace(allow_stale_crops=False, dev="dev.npz"))
