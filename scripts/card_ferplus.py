@@ -77,7 +77,7 @@ def _search_rows(results: Path) -> list[str]:
             grid = f"neutral prior {', '.join(f'{b:g}' for b in summ['neutral_priors'])}" + "".join(
                 f"; {p.replace('=', ' prior ')}" for p in summ.get("priors", []))
             gate = (f"; clear-by-both gate on {', '.join(summ['clear_gate'])}" if summ.get("clear_gate") else "")
-            L.append(f"{'Round 3' if tag == 'round3' else 'Round 2'}, `{slot}`: `ferplus_dev.py search` tried "
+            L.append(f"{'Round ' + tag[5:] if tag.startswith('round') else 'Round 2'}, `{slot}`: `ferplus_dev.py search` tried "
                      f"{summ['candidates']:,} candidates (ensembles of {'/'.join(map(str, summ['sizes']))} of "
                      f"{len(summ['networks'])} networks; {grid}) against the v1 `{slot}` "
                      f"({fmt_pct(ref['photos'])} photos, {fmt_pct(ref['ferplus_public'])} FER+ PublicTest on the "
