@@ -77,12 +77,14 @@ def _search_rows(results: Path) -> list[str]:
             grid = f"neutral prior {', '.join(f'{b:g}' for b in summ['neutral_priors'])}" + "".join(
                 f"; {p.replace('=', ' prior ')}" for p in summ.get("priors", []))
             gate = (f"; clear-by-both gate on {', '.join(summ['clear_gate'])}" if summ.get("clear_gate") else "")
-            L.append(f"{'Round ' + tag[5:] if tag.startswith('round') else 'Round 2'}, `{slot}`: `ferplus_dev.py search` tried "
+            rnd = "Round " + tag[5:] if tag.startswith("round") else "Round 2"
+            crops = "the cached crops" if rnd != "Round 4" else "crops prepared again"
+            L.append(f"{rnd}, `{slot}`: `ferplus_dev.py search` tried "
                      f"{summ['candidates']:,} candidates (ensembles of {'/'.join(map(str, summ['sizes']))} of "
                      f"{len(summ['networks'])} networks; {grid}) against the v1 `{slot}` "
-                     f"({fmt_pct(ref['photos'])} photos, {fmt_pct(ref['ferplus_public'])} FER+ PublicTest on the "
-                     f"cached crops{gate}); {summ['screened']:,} pass the screen. The best of them (`{name}`):\n")
-            L += ["| candidate | class prior | FER+ PublicTest | FER2013 PublicTest | photos (cached crops) "
+                     f"({fmt_pct(ref['photos'])} photos, {fmt_pct(ref['ferplus_public'])} FER+ PublicTest on "
+                     f"{crops}{gate}); {summ['screened']:,} pass the screen. The best of them (`{name}`):\n")
+            L += ["| candidate | class prior | FER+ PublicTest | FER2013 PublicTest | photos (screen crops) "
                   "| angry / happy / sad recall |", "|---|---|---:|---:|---:|---|"]
             for v in ok:
                 rec = " / ".join(fmt_pct(v["photo_recall"][e]) for e in ("angry", "happy", "sad"))
@@ -161,7 +163,9 @@ def ferplus_section(measured: dict, results: Path) -> list[str]:
               "candidate on the development data only (PublicTest and webphotos-dev, never PrivateTest; "
               "`python scripts/ferplus_dev.py table ...`, `results/ferplus-dev.json`; 6 views `scale` unless "
               "marked, bf16; photos = the largest face of each of the 805 webphotos-dev photos, cropped as "
-              "`ferkit predict` crops it):\n"]
+              "`ferkit predict` crops it; rounds 1-3 used crops cached at 14:20 on 2026-12-03, before commit eacf0fe "
+              "changed the crop arithmetic (shrink before padding, issue 20), so 745 of 805 differ slightly from "
+              "today's; round 4's were prepared again):\n"]
         L += _dev_rows(dev)
         L += _search_rows(results)
     if dev and not sel:
@@ -182,12 +186,17 @@ def ferplus_section(measured: dict, results: Path) -> list[str]:
               " the four best `default` candidates of the screen in its order, and `fast`'s one), the files "
               "shipped as `default` and `fast` since:\n"]
         L += _selection_rows(sel2)
-    sel3_path = results / "ferplus-selection-round3.json"
-    if sel3_path.exists():
-        sel3 = json.loads(sel3_path.read_text())
-        L += [f"Round 3 (`results/ferplus-selection-round3.json`, {sel3.get('command', '')}, {sel3.get('date', '')}):"
-              " the same networks with a class prior over neutral, angry and sad; gates against v1 (the first row "
+    why = {3: "the same networks with a class prior over neutral, angry and sad; gates against v1 (the first row "
               "of each slot), v2 among the candidates, plus the clear-by-both gate (PublicTest images whose FER2013 "
-              "label is the crowd's majority):\n"]
-        L += _selection_rows(sel3)
+              "label is the crowd's majority)",
+           4: "`default` only: round 3 again, screened on photo crops prepared again (round 3's cached crops had "
+              "drifted from what `ferkit predict` cuts, so its screen let through candidates the exported-file "
+              "gates then refused)"}
+    for n, text in why.items():
+        path = results / f"ferplus-selection-round{n}.json"
+        if path.exists():
+            sel_n = json.loads(path.read_text())
+            L += [f"Round {n} (`results/ferplus-selection-round{n}.json`, {sel_n.get('command', '')}, "
+                  f"{sel_n.get('date', '')}): {text}:\n"]
+            L += _selection_rows(sel_n)
     return L

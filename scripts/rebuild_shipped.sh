@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Rebuild the shipped `default` (v2) and `fast` (v3) of issue 22 from the v1 files, on CPU; resumable step by step.
+# Rebuild the shipped `default` (round 4) and `fast` (round 3) of issue 22 from the v1 files, on CPU; resumable.
 #   bash scripts/rebuild_shipped.sh [OUT_DIR]  (default runs/v2; FERKIT_FER2013, FERKIT_FERPLUS_VOTES to move the data)
 # Wall time on 2 CPU cores (this repo's machine, otherwise idle): members ~1 min, targets ~20 s, each fine-tune
-# ~8 min (fernet_m) / ~6 min (fernet_mt), exports ~1.5 min and ~40 s: about 27 minutes in all.
+# ~8 min (fernet_m) / ~6 min (fernet_mt), exports ~2.5 min and ~40 s: about 35 minutes in all.
 # The fine-tunes are not bit-for-bit reproducible (threads, float sums); `scripts/ferplus_select.py` re-checks the
-# rule on what this writes (results/ferplus-selection-rule.md: `default` picked in round 2, `fast` in round 3).
+# rule on what this writes (results/ferplus-selection-rule.md: `default` picked in round 4, `fast` in round 3).
 set -euo pipefail
 out=${1:-runs/v2}
 data=${FERKIT_FER2013:-../shared/fer2013}
@@ -23,7 +23,8 @@ if [ ! -f "$out/init/f0/best.pt" ]; then
   python scripts/ferplus_members.py "$out/v1-fast.onnx" --data "$data" --out "$out/init" --names f0
 fi
 
-step "plausible-label targets, W = 1 and W = 2"
+step "vote targets, and plausible-label targets W = 1 and W = 2"
+[ -f "$out/votes.npz" ] || python scripts/ferplus_dev.py targets --data "$data" --votes "$votes" --out "$out/votes.npz"
 for w in 1 2; do
   [ -f "$out/votes-p${w}00.npz" ] || python scripts/ferplus_dev.py targets --data "$data" --votes "$votes" \
       --plausible "$w" --out "$out/votes-p${w}00.npz"
@@ -37,14 +38,15 @@ ft() {  # INIT NAME TARGETS
       --kd-alpha 1 --epochs 3 --lr 0.01 --warmup-epochs 0.2 --ema 0.995 --threads 2 --no-progress \
       --out-dir "$out/ft" --name "$2"
 }
-ft "$out/init/d1/best.pt" d1-p100 "$out/votes-p100.npz"
+ft "$out/init/d0/best.pt" d0-a100 "$out/votes.npz"
+ft "$out/init/d0/best.pt" d0-p100 "$out/votes-p100.npz"
 ft "$out/init/d2/best.pt" d2-p100 "$out/votes-p100.npz"
 ft "$out/init/f0/best.pt" f0-p200 "$out/votes-p200.npz"
 
-step "export default: d1-p100 + d2-p100, flip views, neutral prior -0.5, int8 (first convs float32)"
-ferkit export "$out/ft/d1-p100/last.pt" "$out/ft/d2-p100/last.pt" --out "$out/ferkit-default.onnx" --tta flip \
-    --temperature 1 --parity-data "$data" --quantize int8 --quant-data "$data" --float-first-conv \
-    --class-prior neutral=-0.5
+step "export default: d0-a100 + d0-p100 + d2-p100, flip views, class prior angry +1 and sad +0.5, int8 (first convs float32)"
+ferkit export "$out/ft/d0-a100/last.pt" "$out/ft/d0-p100/last.pt" "$out/ft/d2-p100/last.pt" \
+    --out "$out/ferkit-default.onnx" --tta flip --temperature 1 --parity-data "$data" --quantize int8 \
+    --quant-data "$data" --float-first-conv --class-prior angry=1 --class-prior sad=0.5
 step "export fast: f0-p200, one view, class prior angry +0.5 and sad +0.25, int8"
 ferkit export "$out/ft/f0-p200/last.pt" --out "$out/ferkit-fast.onnx" --tta none --temperature 1 \
     --parity-data "$data" --quantize int8 --quant-data "$data" --class-prior angry=0.5 --class-prior sad=0.25
