@@ -22,6 +22,13 @@ def crowd_measures(p_pri: np.ndarray, p_pub: np.ndarray, pri, pub, votes_path: s
     return out
 
 
+def wilson(p: float, n: int, z: float = 1.96) -> str:
+    """95% Wilson score interval of an accuracy p over n images, in percent ("80.3-83.0")."""
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return f"{100 * (c - h):.1f}-{100 * (c + h):.1f}"
+
+
 def headline_cells(m: dict) -> str:
     fp = m.get("ferplus")
     return f"**{fmt_pct(fp['private']['majority']['accuracy'])}**" if fp else "n/a"
@@ -128,14 +135,16 @@ def ferplus_section(measured: dict, results: Path) -> list[str]:
          "contempt) and are not directly comparable. Human reference: one crowd worker agrees with the majority "
          f"of the other nine {fmt_pct(h['value'])} of the time ({h['pairs']:,} worker-image pairs on the kept "
          "PrivateTest images); the last column is each model on exactly those pairs.\n",
-         "| model | labels learned | FER+ PrivateTest | macro-F1 | FER+ PublicTest | FER2013 PrivateTest "
-         "| vote cross-entropy, Private (floor) | ECE vs majority | agrees with the other nine's majority |",
+         "| model | labels learned | FER+ PrivateTest (95% interval) | macro-F1 | FER+ PublicTest "
+         "| FER2013 PrivateTest | vote cross-entropy, Private (floor) | ECE vs majority "
+         "| agrees with the other nine's majority |",
          "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in have.items():
         pr, pu = m["ferplus"]["private"], m["ferplus"]["public"]
-        ce = pr["vote_cross_entropy"]
+        ce, mj = pr["vote_cross_entropy"], pr["majority"]
         L.append(f"| `{name}` | {m['stats']['meta'].get('trained_labels', 'fer2013')} "
-                 f"| **{fmt_pct(pr['majority']['accuracy'])}** | {pr['majority']['macro_f1']:.4f} "
+                 f"| **{fmt_pct(mj['accuracy'])}** ({wilson(mj['accuracy'], mj['n'])}) "
+                 f"| {pr['majority']['macro_f1']:.4f} "
                  f"| {fmt_pct(pu['majority']['accuracy'])} | {fmt_pct(m['private'])} "
                  f"| {ce['value']:.3f} ({ce['target_entropy']:.3f}) | {pr['majority']['ece']:.4f} "
                  f"| {fmt_pct(pr['human_agreement']['model_value'])} |")
