@@ -68,7 +68,7 @@ def _prior(v: dict) -> str:
 
 
 def _search_rows(results: Path) -> list[str]:
-    """Rounds 2 and 3's screens: every ensemble (and prior) tried per slot, and the best that pass."""
+    """Rounds 2-4's screens: every ensemble (and prior) tried per slot, and the best that pass."""
     L = []
     for slot, name in (("default", "ferplus-dev.json"), ("fast", "ferplus-dev-fast.json")):
         path = results / name

@@ -83,12 +83,18 @@ def scores(probs_pub, probs_photo, dev) -> dict:
     ph = np.where(py >= 0, probs_photo.argmax(1), -9)
     truth = np.where(py >= 0, py, -1 - py)
     rec = {EMOTIONS[c]: float((ph[truth == c] == c).mean()) for c in np.unique(truth)}
-    clear = y == maj  # clear by both: FER2013's label is the crowd's majority
     return {"fer2013_public": float((pp == y).mean()), "ferplus_public": float((pp[keep] == maj[keep]).mean()),
             "ferplus_public_n": int(keep.sum()), "vote_ce_public": ce, "photos": float((ph == truth).mean()),
             "photos_n": int(len(truth)), "photo_recall": rec,
-            "clear_recall": {EMOTIONS[c]: float((pp[clear & (y == c)] == c).mean()) for c in range(len(EMOTIONS))},
-            "clear_n": {EMOTIONS[c]: int((clear & (y == c)).sum()) for c in range(len(EMOTIONS))}}
+            **clear_by_both(pp, y, maj)}
+
+
+def clear_by_both(pred: np.ndarray, y: np.ndarray, maj: np.ndarray) -> dict:
+    """Recall per class on the images whose FER2013 label ``y`` is the crowd's majority ``maj`` (clear by both),
+    and how many such images each class has: ``{"clear_recall": {...}, "clear_n": {...}}``."""
+    clear = y == maj
+    return {"clear_recall": {e: float((pred[clear & (y == c)] == c).mean()) for c, e in enumerate(EMOTIONS)},
+            "clear_n": {e: int((clear & (y == c)).sum()) for c, e in enumerate(EMOTIONS)}}
 
 
 def clear_gated(ref: dict, min_n: int = 100) -> list[str]:

@@ -28,10 +28,12 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+from ferplus_screen import clear_gated  # noqa: E402  (the screen's rule: classes with >= 100 clear images)
+
 FLOORS = {"default": 67.0, "fast": 1500.0}  # faces/s, from the issue (today's default 67, fast 1,500)
 RECALL_SLACK = 0.05
 TIE = 0.001
-CLEAR_MIN = 100  # the clear-by-both gate checks classes with at least this many such PublicTest images
 
 
 def e2e(model: str, photos: str) -> tuple[float, dict]:
@@ -60,22 +62,21 @@ def speeds(models: list[str], repeats: int, seconds: float) -> list[float]:
     return best
 
 
-def ferplus_public(model: str, data: str, votes: str | None) -> tuple[float, dict, dict]:
+def ferplus_public(model: str, data: str, votes: str | None) -> dict:
     """FER+ PublicTest majority accuracy of the file, and its clear-by-both recall per class (PublicTest images
-    whose FER2013 label is the crowd's majority) with the number of such images."""
+    whose FER2013 label is the crowd's majority) with the number of such images (ferplus_screen.clear_by_both)."""
+    from ferplus_screen import clear_by_both
+
     from ferkit.data import load_split
     from ferkit.data.ferplus import find_votes, majority, votes_for
-    from ferkit.emotions import EMOTIONS
     from ferkit.recognizer import Recognizer
 
     pub = load_split(data, "public", progress=False)
     maj = majority(votes_for(pub, find_votes(data, votes)))
     pred = Recognizer(model=model, detector="full").predict_arrays(pub.images[maj.keep]).argmax(1)
-    truth, y = maj.labels[maj.keep], np.asarray(pub.labels)[maj.keep]
-    clear = truth == y
-    rec = {e: float((pred[clear & (y == c)] == c).mean()) for c, e in enumerate(EMOTIONS)}
-    n = {e: int((clear & (y == c)).sum()) for c, e in enumerate(EMOTIONS)}
-    return float((pred == truth).mean()), rec, n
+    truth = maj.labels[maj.keep]
+    return {"ferplus_public": float((pred == truth).mean()),
+            **clear_by_both(pred, np.asarray(pub.labels)[maj.keep], truth)}
 
 
 def main() -> int:
@@ -112,10 +113,8 @@ def main() -> int:
         rows = []
         for f in [base, *cands[slot]]:
             acc, rec = e2e(f, a.photos)
-            fp, clear, clear_n = ferplus_public(f, a.data, a.votes)
             rows.append({"name": Path(f).name if f != base else f"{Path(f).name} (baseline)", "file": f,
-                         "e2e": acc, "recall": rec, "faces_per_s": fps[f], "ferplus_public": fp,
-                         "clear_recall": clear, "clear_n": clear_n})
+                         "e2e": acc, "recall": rec, "faces_per_s": fps[f], **ferplus_public(f, a.data, a.votes)})
             print(json.dumps(rows[-1]), flush=True)
         ref = rows[0]
         for r in rows[1:]:
@@ -125,8 +124,7 @@ def main() -> int:
             for e, v in r["recall"].items():
                 if e != "neutral" and v < ref["recall"][e] - RECALL_SLACK:
                     why.append(f"{e} recall {100 * (v - ref['recall'][e]):+.1f} points")
-            for e in ([k for k, n in ref["clear_n"].items() if n >= CLEAR_MIN and k != "neutral"] if a.clear_gate
-                      else []):
+            for e in clear_gated(ref) if a.clear_gate else []:
                 if r["clear_recall"][e] < ref["clear_recall"][e] - RECALL_SLACK:
                     why.append(f"clear-by-both {e} recall {100 * (r['clear_recall'][e] - ref['clear_recall'][e]):+.1f}"
                                " points")
