@@ -14,7 +14,9 @@ best of ``--repeats``, rows interleaved), and FER+ PublicTest majority accuracy 
 Then the rule: e2e >= the baseline's; each non-neutral recall >= the baseline's - 5 points; with ``--clear-gate``,
 the same for the clear-by-both recall on PublicTest (classes with >= 100 images whose FER2013 label is the crowd's
 majority, neutral excepted); faces/s >= the slot's floor; the best FER+ PublicTest wins (within 0.1 point: the
-better e2e). PrivateTest is not read.
+better e2e). With ``--incumbent`` (round 5: today's shipped file, measured as a candidate), a challenger wins only
+if its FER+ PublicTest is at least ``--margin`` points above the incumbent's; else the incumbent stays.
+PrivateTest is not read.
 """
 
 from __future__ import annotations
@@ -79,6 +81,42 @@ def ferplus_public(model: str, data: str, votes: str | None) -> dict:
             **clear_by_both(pred, np.asarray(pub.labels)[maj.keep], truth)}
 
 
+def decide(rows: list[dict], slot: str, clear_gate: bool = False, incumbent: str | None = None,
+           margin: float = 0.0) -> None:
+    """The rule on measured rows (rows[0] the gates' baseline): set each row's "passes" and one row's "shipped"."""
+    for r in rows:
+        r.pop("shipped", None)
+        r.pop("note", None)
+    ref = rows[0]
+    for r in rows[1:]:
+        why = []
+        if r["e2e"] < ref["e2e"]:
+            why.append("e2e below the baseline's")
+        for e, v in r["recall"].items():
+            if e != "neutral" and v < ref["recall"][e] - RECALL_SLACK:
+                why.append(f"{e} recall {100 * (v - ref['recall'][e]):+.1f} points")
+        for e in clear_gated(ref) if clear_gate else []:
+            if r["clear_recall"][e] < ref["clear_recall"][e] - RECALL_SLACK:
+                why.append(f"clear-by-both {e} recall {100 * (r['clear_recall'][e] - ref['clear_recall'][e]):+.1f}"
+                           " points")
+        if r["faces_per_s"] < FLOORS.get(slot, 0):
+            why.append(f"{r['faces_per_s']:.1f} faces/s under {FLOORS[slot]:.0f}")
+        r["passes"] = "yes" if not why else "no: " + "; ".join(why)
+    ref["passes"] = "(the baseline the gates compare against)"
+    ok = [r for r in rows[1:] if r["passes"] == "yes"]
+    if ok:
+        top = max(r["ferplus_public"] for r in ok)
+        pick = max((r for r in ok if r["ferplus_public"] >= top - TIE), key=lambda r: r["e2e"])
+        inc = next((r for r in ok if r["file"] == incumbent), None)
+        if inc is not None and pick is not inc and pick["ferplus_public"] < inc["ferplus_public"] + margin / 100:
+            gain = 100 * (pick["ferplus_public"] - inc["ferplus_public"])
+            pick["note"] = f"best challenger, {gain:+.2f} points FER+ PublicTest over the incumbent (--margin {margin})"
+            pick = inc
+        pick["shipped"] = True
+    else:
+        ref["shipped"] = True
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True)
@@ -90,6 +128,10 @@ def main() -> int:
     ap.add_argument("--clear-gate", action="store_true",
                     help="also gate on PublicTest's clear-by-both recall (round 3 of the rule)")
     ap.add_argument("--candidate", action="append", default=[], help="NAME=FILE (repeatable)")
+    ap.add_argument("--incumbent", action="append", default=[],
+                    help="NAME=FILE: today's shipped file of the slot, measured as a candidate; a challenger must "
+                         "beat its FER+ PublicTest by --margin points")
+    ap.add_argument("--margin", type=float, default=0.0, help="points (e.g. 0.25) a challenger needs over --incumbent")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=1.5)
     ap.add_argument("--json")
@@ -98,11 +140,14 @@ def main() -> int:
 
     check_script_outputs(ap, {"--json": a.json}, {a.data: "--data", a.photos: "--photos",
                                                  **{c.split("=", 1)[1]: "--slot/--candidate"
-                                                    for c in a.slot + a.candidate}})
+                                                    for c in a.slot + a.candidate + a.incumbent}})
     t0 = time.time()
     slots = dict(s.split("=", 1) for s in a.slot)
     cands: dict[str, list[str]] = {k: [] for k in slots}
-    for c in a.candidate:
+    incumbents = dict(c.split("=", 1) for c in a.incumbent)
+    if set(incumbents) - set(slots):
+        ap.error(f"--incumbent for a slot with no --slot: {', '.join(sorted(set(incumbents) - set(slots)))}")
+    for c in [*a.incumbent, *a.candidate]:
         k, f = c.split("=", 1)
         cands[k].append(f)
     files = [f for k in slots for f in [slots[k], *cands[k]]]
@@ -113,32 +158,11 @@ def main() -> int:
         rows = []
         for f in [base, *cands[slot]]:
             acc, rec = e2e(f, a.photos)
-            rows.append({"name": Path(f).name if f != base else f"{Path(f).name} (baseline)", "file": f,
+            name = f"{Path(f).name} (baseline)" if f == base else Path(f).name
+            rows.append({"name": name + (" (incumbent)" if f == incumbents.get(slot) else ""), "file": f,
                          "e2e": acc, "recall": rec, "faces_per_s": fps[f], **ferplus_public(f, a.data, a.votes)})
             print(json.dumps(rows[-1]), flush=True)
-        ref = rows[0]
-        for r in rows[1:]:
-            why = []
-            if r["e2e"] < ref["e2e"]:
-                why.append("e2e below the baseline's")
-            for e, v in r["recall"].items():
-                if e != "neutral" and v < ref["recall"][e] - RECALL_SLACK:
-                    why.append(f"{e} recall {100 * (v - ref['recall'][e]):+.1f} points")
-            for e in clear_gated(ref) if a.clear_gate else []:
-                if r["clear_recall"][e] < ref["clear_recall"][e] - RECALL_SLACK:
-                    why.append(f"clear-by-both {e} recall {100 * (r['clear_recall'][e] - ref['clear_recall'][e]):+.1f}"
-                               " points")
-            if r["faces_per_s"] < FLOORS.get(slot, 0):
-                why.append(f"{r['faces_per_s']:.1f} faces/s under {FLOORS[slot]:.0f}")
-            r["passes"] = "yes" if not why else "no: " + "; ".join(why)
-        ref["passes"] = "(the baseline the gates compare against)"
-        ok = [r for r in rows[1:] if r["passes"] == "yes"]
-        if ok:
-            top = max(r["ferplus_public"] for r in ok)
-            pick = max((r for r in ok if r["ferplus_public"] >= top - TIE), key=lambda r: r["e2e"])
-            pick["shipped"] = True
-        else:
-            ref["shipped"] = True
+        decide(rows, slot, a.clear_gate, incumbents.get(slot), a.margin)
         out["slots"][slot] = rows
         print(f"{slot}: ship {next(r['name'] for r in rows if r.get('shipped'))}")
     out["seconds"] = round(time.time() - t0)

@@ -73,3 +73,45 @@ def test_stale_cached_crops_are_caught_before_a_screen(tmp_path):
     assert screen.stale_crops({**dev, "photo_y": np.array([H, -1 - H, H])}) == 1  # "no face" that has one
     with pytest.raises(SystemExit, match="prepare"):
         screen.check_fresh({**dev, "photo_x": x2}, argparse.Namespace(allow_stale_crops=False, dev="dev.npz"))
+
+
+def _row(file: str, ferplus: float, e2e: float = 0.86, sad: float = 0.75, fps: float = 200.0) -> dict:
+    return {"name": file, "file": file, "e2e": e2e, "faces_per_s": fps, "ferplus_public": ferplus,
+            "recall": {"angry": 0.8, "happy": 0.99, "neutral": 0.9, "sad": sad},
+            "clear_recall": {"angry": 0.9, "sad": 0.8}, "clear_n": {"angry": 200, "sad": 150}}
+
+
+def test_the_rule_on_measured_rows_gates_then_keeps_the_incumbent_under_the_margin():
+    from ferplus_select import decide
+
+    def shipped(rows):
+        return [r["file"] for r in rows if r.get("shipped")]
+
+    base = _row("v1", 0.713, e2e=0.85)
+    # gates: e2e under the baseline's, sad recall 5.5 points under, speed under the floor: none ships, v1 stays
+    rows = [dict(base), _row("low-e2e", 0.83, e2e=0.84), _row("low-sad", 0.83, sad=0.695), _row("slow", 0.83, fps=60)]
+    decide(rows, "default")
+    assert shipped(rows) == ["v1"]
+    assert [r["passes"][:3] for r in rows[1:]] == ["no:"] * 3 and "sad recall -5.5" in rows[2]["passes"]
+    # without an incumbent the best FER+ PublicTest wins; within 0.1 point the better e2e
+    rows = [dict(base), _row("a", 0.8239), _row("b", 0.8245, e2e=0.855), _row("c", 0.8240, e2e=0.87)]
+    decide(rows, "default")
+    assert shipped(rows) == ["c"]
+    # the incumbent stays unless a challenger beats it by the margin (0.25 points)
+    rows = [dict(base), _row("today", 0.8239), _row("new", 0.8260)]
+    decide(rows, "default", incumbent="today", margin=0.25)
+    assert shipped(rows) == ["today"] and "+0.21 points" in rows[2]["note"]
+    rows = [dict(base), _row("today", 0.8239), _row("new", 0.8265)]
+    decide(rows, "default", incumbent="today", margin=0.25)
+    assert shipped(rows) == ["new"]
+    # an incumbent that fails a gate is not kept
+    rows = [dict(base), _row("today", 0.8239, sad=0.6), _row("new", 0.8240)]
+    decide(rows, "default", incumbent="today", margin=0.25)
+    assert shipped(rows) == ["new"]
+    # clear-by-both gate: only with clear_gate, only on classes with >= 100 clear images
+    rows = [dict(base), _row("new", 0.83)]
+    rows[1]["clear_recall"] = {"angry": 0.84, "sad": 0.8}
+    decide(rows, "default")
+    assert shipped(rows) == ["new"]
+    decide(rows, "default", clear_gate=True)
+    assert shipped(rows) == ["v1"] and "clear-by-both angry recall -6.0" in rows[1]["passes"]
