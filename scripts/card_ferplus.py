@@ -68,7 +68,7 @@ def _prior(v: dict) -> str:
 
 
 def _search_rows(results: Path) -> list[str]:
-    """Rounds 2-4's screens: every ensemble (and prior) tried per slot, and the best that pass."""
+    """Rounds 2-5's screens: every ensemble (and prior) tried per slot, and the best that pass."""
     L = []
     for slot, name in (("default", "ferplus-dev.json"), ("fast", "ferplus-dev-fast.json")):
         path = results / name
@@ -85,7 +85,8 @@ def _search_rows(results: Path) -> list[str]:
                 f"; {p.replace('=', ' prior ')}" for p in summ.get("priors", []))
             gate = (f"; clear-by-both gate on {', '.join(summ['clear_gate'])}" if summ.get("clear_gate") else "")
             rnd = "Round " + tag[5:] if tag.startswith("round") else "Round 2"
-            crops = "the cached crops" if rnd != "Round 4" else "crops prepared again"
+            crops = ("crops prepared again" if summ.get("crops_checked") or rnd == "Round 4"  # round 4 predates the key
+                     else "the cached crops")
             L.append(f"{rnd}, `{slot}`: `ferplus_dev.py search` tried "
                      f"{summ['candidates']:,} candidates (ensembles of {'/'.join(map(str, summ['sizes']))} of "
                      f"{len(summ['networks'])} networks; {grid}) against the v1 `{slot}` "
@@ -113,7 +114,7 @@ def _selection_rows(sel: dict) -> list[str]:
                   + f" ({fmt_pct(r['clear_recall']['fear'])}) | ") if clear else ""
             L.append(f"| {slot} | {r['name']} | {fmt_pct(r['e2e'])} | {rec} | {r['faces_per_s']:.1f} "
                      f"| {fmt_pct(r['ferplus_public'])} | {cl}{r['passes']} | "
-                     f"{'**picked**' if r.get('shipped') else ''} |")
+                     f"{'**picked**' if r.get('shipped') else ''}{' (' + r['note'] + ')' if r.get('note') else ''} |")
     L.append("")
     return L
 
@@ -200,7 +201,10 @@ def ferplus_section(measured: dict, results: Path) -> list[str]:
               "label is the crowd's majority)",
            4: "`default` only: round 3 again, screened on photo crops prepared again (round 3's cached crops had "
               "drifted from what `ferkit predict` cuts, so its screen let through candidates the exported-file "
-              "gates then refused)"}
+              "gates then refused)",
+           5: "`default` only, the last round on these photos: round 4's screen and gates over 15 networks (round "
+              "4's 11 and four new fine-tunes: d1-a100, d2-a100, d1-p200, d2-p200), today's `default` as the "
+              "incumbent, which a challenger must beat by 0.25 points of FER+ PublicTest"}
     for n, text in why.items():
         path = results / f"ferplus-selection-round{n}.json"
         if path.exists():

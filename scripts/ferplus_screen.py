@@ -183,7 +183,8 @@ def cmd_search(a) -> int:
         old = json.loads(Path(a.json).read_text()) if Path(a.json).exists() else {}
         old.update({f"search:{tag}{k}": v for k, v in rows.items() if k in keep})
         old[f"search-summary:{tag}{a.bank}"] = {
-            "baseline": str(base), "baseline_scores": ref, "sizes": a.size, "neutral_priors": a.neutral_prior,
+            "baseline": str(base), "baseline_scores": ref, "dev": str(a.dev),
+            "crops_checked": not a.allow_stale_crops, "sizes": a.size, "neutral_priors": a.neutral_prior,
             "priors": a.prior, "clear_gate": gated, "networks": a.banks, "candidates": len(rows),
             "screened": sum(r["screen"] for r in rows.values()), "kept_here": len(keep),
             "screened_order": [k for k in order if rows[k]["screen"]][:a.keep]}
