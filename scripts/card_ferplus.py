@@ -175,7 +175,7 @@ def ferplus_section(measured: dict, results: Path) -> list[str]:
               "marked, bf16; photos = the largest face of each of the 805 webphotos-dev photos, cropped as "
               "`ferkit predict` crops it; rounds 1-3 used crops cached at 14:20 on 2026-12-03, before commit eacf0fe "
               "changed the crop arithmetic (shrink before padding, issue 20), so 745 of 805 differ slightly from "
-              "today's; round 4's were prepared again):\n"]
+              "today's; from round 4 on they were prepared again):\n"]
         L += _dev_rows(dev)
         L += _search_rows(results)
     if dev and not sel:
