@@ -21,13 +21,13 @@ def test_every_shipped_model_says_what_labels_it_learned():
     info = {m["name"]: m for m in shipped_info()}
     assert {"default", "fast", "ferplus", "fer2013"} <= set(info)
     assert info["fer2013"]["trained_labels"] == "fer2013"  # files from before the key say nothing: FER2013
-    # round 4: members trained on the votes alone and on votes + the labels a worker also gave
+    # round 5: members trained on the votes alone and on votes + the labels a worker also gave (W = 1 and 2)
     learned = info["default"]["trained_labels"]
-    assert learned.startswith("ferplus") and "plausible:1" in learned
+    assert learned.startswith("ferplus") and "plausible:1" in learned and "plausible:2" in learned
     assert info["fast"]["trained_labels"].startswith("plausible:2")
     assert info["ferplus"]["trained_labels"].startswith("ferplus")
     # the decision prior each file since v2 carries inside its graph is said too
-    assert info["default"]["class_prior"] == {"angry": 1.0, "sad": 0.5}
+    assert info["default"]["class_prior"] == {"angry": 0.75, "sad": 0.5}
     assert info["fast"]["class_prior"] == {"angry": 0.5, "sad": 0.25}
     assert info["fer2013"]["class_prior"] == {} and info["ferplus"]["class_prior"] == {}
     head = json.loads((Path(list_shipped()["default"]).parent / "headline.json").read_text())["models"]
@@ -41,7 +41,7 @@ def test_ferkit_models_lists_the_labels_each_model_learned():
     row = next(line for line in out.stdout.splitlines() if line.strip().startswith("ferplus"))
     assert "ferkit-ferplus.onnx" in row and row.rstrip().endswith("ferplus (FER+ votes)")
     row = next(line for line in out.stdout.splitlines() if line.strip().startswith("default"))
-    assert "3 x fernet_m, TTA flip, angry prior +1, sad prior +0.5; ferplus (FER+ votes); plausible:1" in row
+    assert "5 x fernet_m, TTA flip, angry prior +0.75, sad prior +0.5; ferplus (FER+ votes); plausible:1" in row
     row = next(line for line in out.stdout.splitlines() if line.strip().startswith("fer2013"))
     assert "ferkit-fer2013.onnx" in row and "3 x fernet_m, TTA scale" in row and row.rstrip().endswith("fer2013")
     assert "FER+" in out.stdout.splitlines()[1]  # the column header
