@@ -85,8 +85,7 @@ def _search_rows(results: Path) -> list[str]:
                 f"; {p.replace('=', ' prior ')}" for p in summ.get("priors", []))
             gate = (f"; clear-by-both gate on {', '.join(summ['clear_gate'])}" if summ.get("clear_gate") else "")
             rnd = "Round " + tag[5:] if tag.startswith("round") else "Round 2"
-            crops = ("crops prepared again" if summ.get("crops_checked") or rnd == "Round 4"  # round 4 predates the key
-                     else "the cached crops")
+            crops = "crops prepared again" if summ.get("crops_checked") else "the cached crops"
             L.append(f"{rnd}, `{slot}`: `ferplus_dev.py search` tried "
                      f"{summ['candidates']:,} candidates (ensembles of {'/'.join(map(str, summ['sizes']))} of "
                      f"{len(summ['networks'])} networks; {grid}) against the v1 `{slot}` "
